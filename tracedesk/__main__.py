@@ -1,0 +1,3 @@
+from tracedesk.cli import main
+
+raise SystemExit(main())

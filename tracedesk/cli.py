@@ -1,0 +1,103 @@
+"""Command line: ``tracedesk serve``, ``tracedesk demo``, ``tracedesk bench``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+
+from tracedesk import __version__
+from tracedesk.config import Settings, SettingsError
+
+# Which settings each kind of command exposes as flags.
+DB_FLAGS = ("db_path",)
+LISTEN_FLAGS = ("host", "grpc_port", "http_port")
+RECEIVER_FLAGS = ("max_age", "max_spans", "max_db_size", "max_body_size", "max_pending")
+_FLAG_NAMES = {"db_path": "--db"}
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    by_name = {f.name: f for f in fields(Settings)}
+    for name in names:
+        f = by_name[name]
+        flag = _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        parser.add_argument(
+            flag, dest=name, default=None, metavar=name.split("_")[-1].upper(),
+            help=f"{f.metadata['help']} [env {f.metadata['env']}; default {default}]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracedesk",
+        description="A local OpenTelemetry receiver and trace viewer. Point any OTLP "
+                    "exporter at localhost:4317 (gRPC) or localhost:4318 (HTTP).",
+    )
+    parser.add_argument("--version", action="version", version=f"tracedesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve", help="run the OTLP receiver headless, storing into the database",
+        description="Receive OTLP traces, logs and metrics over gRPC and HTTP and store them "
+                    "in SQLite until interrupted (Ctrl-C or SIGTERM).")
+    _add_settings_flags(serve, DB_FLAGS + LISTEN_FLAGS + RECEIVER_FLAGS)
+
+    demo = sub.add_parser(
+        "demo", help="send realistic telemetry from a fictional shop to a receiver",
+        description="Simulate a small shop (frontend, checkout, payments, inventory, a "
+                    "database and a queue) and send its traces, logs and metrics over OTLP.")
+    demo.add_argument("--endpoint", default="localhost:4317",
+                      help="OTLP/gRPC receiver address [default localhost:4317]")
+    demo.add_argument("--rate", type=float, default=5.0,
+                      help="traces per second [default 5]")
+    demo.add_argument("--duration", type=float, default=0.0,
+                      help="seconds to run; 0 runs until Ctrl-C [default 0]")
+    demo.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+
+    bench = sub.add_parser(
+        "bench", help="measure ingest throughput, latency and memory",
+        description="Start a receiver on free ports with a temporary database, drive it over "
+                    "OTLP/gRPC from separate client processes, and report accepted spans/s, "
+                    "Export latency and the receiver's peak memory.")
+    bench.add_argument("--spans", type=int, default=300_000, help="spans per run")
+    bench.add_argument("--batch", type=int, default=512, help="spans per Export request")
+    bench.add_argument("--senders", type=int, default=1, help="client processes")
+    bench.add_argument("--runs", type=int, default=3, help="runs; the median is reported")
+    bench.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(Settings)}
+    return Settings.load(overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "serve":
+            from tracedesk.receiver.serve import serve
+
+            return serve(settings_from(args))
+        if args.command == "demo":
+            from tracedesk.demo.run import run_demo
+
+            return run_demo(args.endpoint, rate=args.rate, duration=args.duration,
+                            seed=args.seed)
+        if args.command == "bench":
+            from tracedesk.bench import run_bench
+
+            return run_bench(spans=args.spans, batch=args.batch, senders=args.senders,
+                             runs=args.runs, as_json=args.json)
+    except SettingsError as exc:
+        print(f"tracedesk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2

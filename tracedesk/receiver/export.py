@@ -1,0 +1,58 @@
+"""What both transports do with an Export request body: decode, store, build the response."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from tracedesk.otlp import PayloadError, ResourceTable, Signal, decode, response
+from tracedesk.receiver.ingest import Backpressure, Ingest, StoreFailed
+
+__all__ = ["Backpressure", "ExportHandler", "PayloadError", "StoreFailed"]
+
+
+@dataclass
+class ReceiverStats:
+    """Counters for the status line and for `bench`; updated under a lock."""
+
+    requests: int = 0
+    accepted: dict[str, int] = field(default_factory=lambda: {s.name: 0 for s in Signal})
+    rejected_items: int = 0
+    malformed: int = 0
+    throttled: int = 0
+    started_at: float = field(default_factory=time.time)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class ExportHandler:
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+        self.resources = ResourceTable()
+        self.stats = ReceiverStats()
+
+    def export(self, signal: Signal, body: bytes, *, json: bool = False) -> bytes:
+        """Store one Export body; return the serialized response.
+
+        Raises PayloadError (malformed), Backpressure (retry later) or StoreFailed.
+        """
+        stats = self.stats
+        try:
+            batch = decode(signal, body, self.resources, json=json)
+        except PayloadError:
+            with stats.lock:
+                stats.requests += 1
+                stats.malformed += 1
+            raise
+        try:
+            self.ingest.store(batch)
+        except Backpressure:
+            with stats.lock:
+                stats.requests += 1
+                stats.throttled += 1
+            raise
+        with stats.lock:
+            stats.requests += 1
+            stats.accepted[signal.name] += batch.accepted
+            stats.rejected_items += batch.rejected
+        return response(signal, batch, json=json)

@@ -1,0 +1,18 @@
+"""Addresses and the one error every listener can raise: its port is taken."""
+
+from __future__ import annotations
+
+
+def host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class PortInUse(OSError):
+    def __init__(self, host: str, port: int, flag: str, what: str) -> None:
+        super().__init__(f"{host_port(host, port)} is in use")
+        self.host, self.port, self.flag, self.what = host, port, flag, what
+
+    def advice(self) -> str:
+        env = "TRACEDESK_" + self.flag.removeprefix("--").replace("-", "_").upper()
+        return (f"tracedesk: port {self.port} ({self.what}) on {self.host} is already in use; "
+                f"choose another with {self.flag} N (or {env}), or 0 for any free port")

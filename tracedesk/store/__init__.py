@@ -1,0 +1,1 @@
+"""Storage: the SQLite schema, the single writer, readers and retention."""

@@ -1,0 +1,173 @@
+"""The database schema and its forward migrations (``PRAGMA user_version``).
+
+This is a public contract: users query these tables by hand. Change it only by appending
+a migration. Ids are lowercase hex text, times are Unix nanoseconds, attribute maps are JSON.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+# Each entry migrates from version i to i + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE resources (
+        resource_id INTEGER PRIMARY KEY,   -- hash of the attribute set
+        service_name TEXT NOT NULL,
+        attributes TEXT NOT NULL,          -- JSON object
+        schema_url TEXT NOT NULL DEFAULT ''
+    );
+
+    CREATE TABLE spans (
+        trace_id TEXT NOT NULL,            -- 32 hex chars
+        span_id TEXT NOT NULL,             -- 16 hex chars
+        parent_span_id TEXT NOT NULL,      -- '' for a root span
+        name TEXT NOT NULL,
+        kind INTEGER NOT NULL,             -- OTLP SpanKind number
+        service_name TEXT NOT NULL,
+        start_time_unix_nano INTEGER NOT NULL,
+        end_time_unix_nano INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        status_code INTEGER NOT NULL,      -- 0 unset, 1 ok, 2 error
+        status_message TEXT NOT NULL,
+        attributes TEXT NOT NULL,          -- JSON object
+        events TEXT NOT NULL,              -- JSON array
+        links TEXT NOT NULL,               -- JSON array
+        resource_id INTEGER NOT NULL,
+        scope_name TEXT NOT NULL,
+        scope_version TEXT NOT NULL,
+        trace_state TEXT NOT NULL,
+        flags INTEGER NOT NULL,
+        UNIQUE (trace_id, span_id)
+    );
+
+    -- One row per trace, kept current by the writer. seq grows with every change, so a
+    -- reader asks "WHERE seq > ?" to learn what changed since it last looked.
+    CREATE TABLE traces (
+        trace_id TEXT PRIMARY KEY,
+        start_time_unix_nano INTEGER NOT NULL,
+        end_time_unix_nano INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        root_service_name TEXT NOT NULL,
+        root_span_name TEXT NOT NULL,
+        root_span_id TEXT NOT NULL,
+        has_root INTEGER NOT NULL,         -- 0 while the root span has not arrived
+        span_count INTEGER NOT NULL,
+        error_count INTEGER NOT NULL,
+        services TEXT NOT NULL,            -- JSON array of service names
+        seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX traces_by_start ON traces (start_time_unix_nano);
+    CREATE INDEX traces_by_seq ON traces (seq);
+
+    CREATE TABLE logs (
+        log_id INTEGER PRIMARY KEY,        -- grows with arrival
+        time_unix_nano INTEGER NOT NULL,   -- the record's time, or its observed time if unset
+        observed_time_unix_nano INTEGER NOT NULL,
+        severity_number INTEGER NOT NULL,
+        severity_text TEXT NOT NULL,
+        body TEXT NOT NULL,                -- JSON value
+        attributes TEXT NOT NULL,          -- JSON object
+        trace_id TEXT NOT NULL,            -- '' when the record is not tied to a trace
+        span_id TEXT NOT NULL,
+        service_name TEXT NOT NULL,
+        resource_id INTEGER NOT NULL,
+        scope_name TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        flags INTEGER NOT NULL
+    );
+    CREATE INDEX logs_by_time ON logs (time_unix_nano);
+    CREATE INDEX logs_by_trace ON logs (trace_id, span_id) WHERE trace_id != '';
+
+    CREATE TABLE metric_points (
+        point_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        type TEXT NOT NULL,     -- gauge, sum, histogram, exponential_histogram, summary
+        temporality TEXT,       -- delta, cumulative, or NULL
+        is_monotonic INTEGER,   -- sums only
+        service_name TEXT NOT NULL,
+        resource_id INTEGER NOT NULL,
+        scope_name TEXT NOT NULL,
+        start_time_unix_nano INTEGER NOT NULL,
+        time_unix_nano INTEGER NOT NULL,
+        value REAL,             -- gauge and sum points
+        count INTEGER,          -- histogram and summary points
+        sum REAL,
+        min REAL,
+        max REAL,
+        buckets TEXT,           -- JSON, histogram shapes (see README)
+        attributes TEXT NOT NULL,
+        exemplars TEXT NOT NULL, -- JSON array; trace_id/span_id link a point to a trace
+        flags INTEGER NOT NULL
+    );
+    CREATE INDEX metric_points_by_name ON metric_points (name, time_unix_nano);
+    CREATE INDEX metric_points_by_time ON metric_points (time_unix_nano);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer tracedesk, or is not a tracedesk database."""
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with tracedesk's pragmas. Writers get the schema migrated first."""
+    path = Path(path)
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if not readonly:
+        # Lets retention hand freed pages back to the file system (new databases only).
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL: a commit is in the OS's hands when it returns, so it survives the
+        # process being killed; only a power cut can lose the last commits.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB
+        migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to date, atomically, even if two processes start at once."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"this database has schema version {version}; this tracedesk knows up to "
+                f"{SCHEMA_VERSION}. Upgrade tracedesk or choose another file with --db."
+            )
+        if version == 0:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+            if tables.fetchone()[0]:
+                raise SchemaError("this file holds tables but is not a tracedesk database; "
+                                  "choose another file with --db")
+        for script in MIGRATIONS[version:]:
+            for statement in _statements(script):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (executescript would commit on its own)."""
+    out, current = [], []
+    for line in script.splitlines():
+        current.append(line.split("--", 1)[0])
+        text = "\n".join(current).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            out.append(text)
+            current = []
+    return out

@@ -1,0 +1,122 @@
+"""The single writer: applies decoded batches to SQLite and keeps the ``traces`` table current.
+
+The caller groups several batches into one transaction (group commit) and tells their
+senders only after ``commit()`` returns. Each batch runs in its own savepoint, so a batch
+that fails leaves the others of its transaction intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tracedesk.otlp.batch import (
+    LOG_COLUMNS,
+    METRIC_COLUMNS,
+    RESOURCE_COLUMNS,
+    SPAN_COLUMNS,
+    DecodedBatch,
+)
+from tracedesk.store.schema import connect
+
+
+def _insert(table: str, columns: tuple[str, ...], verb: str = "INSERT") -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+INSERT_SPAN = _insert("spans", SPAN_COLUMNS, "INSERT OR REPLACE")
+INSERT_LOG = _insert("logs", LOG_COLUMNS)
+INSERT_METRIC = _insert("metric_points", METRIC_COLUMNS)
+INSERT_RESOURCE = _insert("resources", RESOURCE_COLUMNS, "INSERT OR IGNORE")
+
+# Recomputes the summary of the given traces from their stored spans. Recomputing (rather
+# than adding up deltas) keeps the row right when spans arrive late, out of order, or twice.
+# The root is the parentless span; until it arrives, the earliest span stands in.
+REFRESH_TRACES = """
+INSERT INTO traces (trace_id, start_time_unix_nano, end_time_unix_nano, duration_ns,
+                    root_service_name, root_span_name, root_span_id, has_root,
+                    span_count, error_count, services, seq)
+SELECT a.trace_id, a.first_start, a.last_end, max(0, a.last_end - a.first_start),
+       r.service_name, r.name, r.span_id, r.parent_span_id = '',
+       a.n, a.errors, a.services, ?2
+FROM (
+    SELECT trace_id, min(start_time_unix_nano) AS first_start,
+           max(end_time_unix_nano) AS last_end, count(*) AS n,
+           sum(status_code = 2) AS errors,
+           json_group_array(DISTINCT service_name) AS services
+    FROM spans WHERE trace_id IN (SELECT value FROM json_each(?1))
+    GROUP BY trace_id
+) AS a
+JOIN spans AS r ON r.rowid = (
+    SELECT rowid FROM spans WHERE trace_id = a.trace_id
+    ORDER BY parent_span_id != '', start_time_unix_nano LIMIT 1
+)
+WHERE true
+ON CONFLICT (trace_id) DO UPDATE SET
+    start_time_unix_nano = excluded.start_time_unix_nano,
+    end_time_unix_nano = excluded.end_time_unix_nano,
+    duration_ns = excluded.duration_ns,
+    root_service_name = excluded.root_service_name,
+    root_span_name = excluded.root_span_name,
+    root_span_id = excluded.root_span_id,
+    has_root = excluded.has_root,
+    span_count = excluded.span_count,
+    error_count = excluded.error_count,
+    services = excluded.services,
+    seq = excluded.seq
+"""
+
+
+class Writer:
+    """Owns the one read-write connection. Not thread-safe: one thread drives it."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.conn: sqlite3.Connection = connect(path)
+        self.seq: int = self.conn.execute("SELECT coalesce(max(seq), 0) FROM traces").fetchone()[0]
+        self._known_resources: set[int] = set()
+        self._in_tx = False
+
+    def begin(self) -> None:
+        if not self._in_tx:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+
+    def commit(self) -> None:
+        if self._in_tx:
+            self.conn.execute("COMMIT")
+            self._in_tx = False
+
+    def rollback(self) -> None:
+        if self._in_tx:
+            self.conn.execute("ROLLBACK")
+            self._in_tx = False
+
+    def apply(self, batch: DecodedBatch) -> None:
+        """Write one batch inside the open transaction; on error only this batch is undone."""
+        self.begin()
+        conn = self.conn
+        conn.execute("SAVEPOINT batch")
+        try:
+            fresh = [r for r in batch.resources if r[0] not in self._known_resources]
+            if fresh:
+                conn.executemany(INSERT_RESOURCE, fresh)
+            if batch.spans:
+                conn.executemany(INSERT_SPAN, batch.spans)
+                self.seq += 1
+                trace_ids = sorted({row[0] for row in batch.spans})
+                conn.execute(REFRESH_TRACES, ('["' + '","'.join(trace_ids) + '"]', self.seq))
+            if batch.logs:
+                conn.executemany(INSERT_LOG, batch.logs)
+            if batch.metric_points:
+                conn.executemany(INSERT_METRIC, batch.metric_points)
+        except BaseException:
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            raise
+        conn.execute("RELEASE batch")
+        self._known_resources.update(r[0] for r in fresh)
+
+    def close(self) -> None:
+        self.commit()
+        self.conn.close()

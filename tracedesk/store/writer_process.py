@@ -1,0 +1,98 @@
+"""The writer process: receives decoded batches over a pipe, group-commits, acknowledges.
+
+Runs apart from the receiver so that decoding (in the receiver) and SQLite writing (here)
+use both cores instead of sharing one interpreter lock.
+
+Protocol (``multiprocessing`` connection, raw bytes):
+- receiver → writer: ``b"B" + batch id (8 bytes) + DecodedBatch.to_bytes()``, or ``b"S"`` to stop.
+- writer → receiver: ``marshal((committed ids, [(failed id, message), ...]))`` after each commit.
+
+A batch is acknowledged only after the transaction holding it has committed.
+"""
+
+from __future__ import annotations
+
+import marshal
+import signal
+import sqlite3
+import time
+from multiprocessing.connection import Connection
+
+from tracedesk.otlp.batch import DecodedBatch
+from tracedesk.store.retention import Retention, RetentionLimits
+from tracedesk.store.writer import Writer
+
+# Commit when the pipe is drained, or at the latest after this many rows or seconds: many
+# batches share one commit under load, and a lone batch is committed at once.
+GROUP_MAX_ROWS = 20_000
+GROUP_MAX_SECONDS = 0.1
+IDLE_POLL_SECONDS = 1.0
+
+STOP = b"S"
+BATCH = b"B"
+
+
+def encode_batch(batch_id: int, payload: bytes) -> bytes:
+    return BATCH + batch_id.to_bytes(8, "big") + payload
+
+
+def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None:
+    """Entry point of the writer process."""
+    # Ctrl-C reaches the whole process group; the receiver decides when the writer stops,
+    # so that everything it accepted is committed first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    writer = Writer(db_path)
+    retention = Retention(writer.conn, limits)
+    conn.send_bytes(marshal.dumps(("ready", writer.seq)))
+    committed: list[int] = []
+    failed: list[tuple[int, str]] = []
+    rows = 0
+    opened_at = 0.0
+
+    def flush() -> None:
+        nonlocal rows
+        try:
+            writer.commit()
+        except sqlite3.Error as exc:
+            writer.rollback()
+            failed.extend((bid, f"database error: {exc}") for bid in committed)
+            committed.clear()
+        conn.send_bytes(marshal.dumps((committed, failed)))
+        committed.clear()
+        failed.clear()
+        rows = 0
+
+    while True:
+        waiting = committed or failed
+        if waiting and (rows >= GROUP_MAX_ROWS or not conn.poll(0)
+                        or time.monotonic() - opened_at > GROUP_MAX_SECONDS):
+            flush()
+            retention.tick()
+            continue
+        if not waiting and not conn.poll(IDLE_POLL_SECONDS):
+            retention.tick()
+            continue
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            message = STOP  # the receiver is gone: keep what was written, then exit
+        if message[:1] == STOP:
+            break
+        batch_id = int.from_bytes(message[1:9], "big")
+        if not waiting:
+            opened_at = time.monotonic()
+        try:
+            batch = DecodedBatch.from_bytes(message[9:])
+            writer.apply(batch)
+        except (sqlite3.Error, ValueError, EOFError, TypeError) as exc:
+            failed.append((batch_id, f"could not store the batch: {exc}"))
+            continue
+        committed.append(batch_id)
+        rows += batch.accepted
+    try:
+        if committed or failed:
+            flush()
+    except (BrokenPipeError, OSError):
+        writer.commit()
+    writer.close()
