@@ -44,6 +44,12 @@ class ServeProcess:
         path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         return [int(p) for p in path.read_text().split()]
 
+    def writer_pid(self) -> int:
+        """The writer process: the child started by multiprocessing's spawn."""
+        (pid,) = [p for p in self.children()
+                  if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        return pid
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

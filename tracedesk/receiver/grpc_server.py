@@ -13,7 +13,7 @@ import grpc
 
 from tracedesk.otlp import Signal
 from tracedesk.receiver.export import Backpressure, ExportHandler, PayloadError, StoreFailed
-from tracedesk.receiver.ports import PortInUse, host_port
+from tracedesk.receiver.ports import PortInUse, ensure_free, host_port
 
 METHODS = {
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export": Signal.TRACES,
@@ -54,6 +54,7 @@ class _OtlpHandler(grpc.GenericRpcHandler):
 def start_grpc(handler: ExportHandler, host: str, port: int, max_message_bytes: int
                ) -> tuple[grpc.Server, int]:
     """Start the gRPC server; return it and the port it listens on."""
+    ensure_free(host, port, "--grpc-port", "OTLP/gRPC")
     server = grpc.server(
         ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="otlp-grpc"),
         handlers=[_OtlpHandler(handler)],

@@ -129,7 +129,10 @@ class Retention:
         used = self.used_bytes()
         if used <= self.limits.max_db_bytes:
             return False
-        ids = self._oldest_traces(CHUNK_TRACES)
+        # Evict the share of traces by which the file is over its low-water mark.
+        share = (used - self.limits.max_db_bytes * LOW_WATER) / used
+        traces = self.conn.execute("SELECT count(*) FROM traces").fetchone()[0]
+        ids = self._oldest_traces(max(1, min(CHUNK_TRACES, int(traces * share))))
         if ids:
             newest_start = self.conn.execute(
                 "SELECT start_time_unix_nano FROM traces WHERE trace_id = ?", (ids[-1],)
@@ -141,7 +144,7 @@ class Retention:
         self._delete_rows("logs", "log_id", newest_start)
         self._delete_rows("metric_points", "point_id", newest_start)
         self._release_free_pages()
-        return self.used_bytes() > self.limits.max_db_bytes * LOW_WATER
+        return self.used_bytes() > self.limits.max_db_bytes
 
     def _release_free_pages(self) -> None:
         # Only shrinks the file when the database was created with auto_vacuum=INCREMENTAL.

@@ -1,0 +1,183 @@
+"""The writer and retention against a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import pytest
+from otlp_builders import make_span, traces_request
+
+from tracedesk.otlp import ResourceTable, Signal, decode
+from tracedesk.store.retention import Retention, RetentionLimits
+from tracedesk.store.schema import SCHEMA_VERSION, SchemaError, connect
+from tracedesk.store.writer import Writer
+
+BASE = time.time_ns()
+
+
+@pytest.fixture
+def writer(tmp_path):
+    w = Writer(tmp_path / "store.db")
+    yield w
+    w.close()
+
+
+def write(writer: Writer, spans_by_service) -> None:
+    body = traces_request(spans_by_service).SerializeToString()
+    writer.apply(decode(Signal.TRACES, body, ResourceTable()))
+    writer.commit()
+
+
+def trace_row(writer: Writer, tid: int) -> dict:
+    writer.conn.row_factory = sqlite3.Row
+    try:
+        row = writer.conn.execute("SELECT * FROM traces WHERE trace_id = ?",
+                                  (tid.to_bytes(16, "big").hex(),)).fetchone()
+    finally:
+        writer.conn.row_factory = None
+    return dict(row)
+
+
+def test_new_database_has_schema_version_and_wal(writer):
+    assert writer.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert writer.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_out_of_order_spans_keep_the_trace_row_correct(writer):
+    # Children arrive first, from two services, over several requests; the root comes last.
+    write(writer, {"checkout": [make_span(1, 3, 2, name="db query", start_ms=20, duration_ms=5,
+                                         base_ns=BASE)]})
+    row = trace_row(writer, 1)
+    assert (row["has_root"], row["root_span_name"], row["span_count"]) == (0, "db query", 1)
+    seq_after_first = row["seq"]
+
+    write(writer, {"payments": [make_span(1, 2, 1, name="charge", start_ms=10, duration_ms=50,
+                                          error=True, base_ns=BASE)]})
+    row = trace_row(writer, 1)
+    assert row["has_root"] == 0 and row["root_span_name"] == "charge"  # earliest stands in
+    assert row["error_count"] == 1 and row["span_count"] == 2
+
+    write(writer, {"frontend": [make_span(1, 1, None, name="GET /checkout", start_ms=0,
+                                          duration_ms=100, base_ns=BASE)]})
+    row = trace_row(writer, 1)
+    assert row["has_root"] == 1
+    assert (row["root_service_name"], row["root_span_name"]) == ("frontend", "GET /checkout")
+    assert row["root_span_id"] == (1).to_bytes(8, "big").hex()
+    assert row["start_time_unix_nano"] == BASE
+    assert row["end_time_unix_nano"] == BASE + 100_000_000
+    assert row["duration_ns"] == 100_000_000
+    assert (row["span_count"], row["error_count"]) == (3, 1)
+    assert sorted(json.loads(row["services"])) == ["checkout", "frontend", "payments"]
+    assert row["seq"] > seq_after_first
+
+
+def test_a_late_span_extends_the_trace_end(writer):
+    write(writer, {"a": [make_span(2, 1, None, start_ms=0, duration_ms=10, base_ns=BASE)]})
+    write(writer, {"b": [make_span(2, 2, 1, start_ms=5, duration_ms=500, base_ns=BASE)]})
+    row = trace_row(writer, 2)
+    assert row["duration_ns"] == 505_000_000 and row["root_service_name"] == "a"
+
+
+def test_resent_spans_replace_and_are_not_counted_twice(writer):
+    spans = {"svc": [make_span(3, 1, None, base_ns=BASE), make_span(3, 2, 1, base_ns=BASE)]}
+    write(writer, spans)
+    write(writer, spans)
+    # The same span again, now marked as an error: the new version wins.
+    write(writer, {"svc": [make_span(3, 2, 1, error=True, base_ns=BASE)]})
+    assert writer.conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 2
+    row = trace_row(writer, 3)
+    assert (row["span_count"], row["error_count"]) == (2, 1)
+
+
+def test_duplicate_span_inside_one_request_is_stored_once(writer):
+    write(writer, {"svc": [make_span(4, 1, None, base_ns=BASE),
+                           make_span(4, 1, None, name="again", base_ns=BASE)]})
+    assert writer.conn.execute("SELECT name FROM spans").fetchall() == [("again",)]
+    assert trace_row(writer, 4)["span_count"] == 1
+
+
+def test_resources_are_stored_once(writer):
+    write(writer, {"svc": [make_span(5, 1, None, base_ns=BASE)]})
+    write(writer, {"svc": [make_span(6, 1, None, base_ns=BASE)]})
+    rows = writer.conn.execute("SELECT service_name, attributes FROM resources").fetchall()
+    assert rows == [("svc", '{"service.name":"svc"}')]
+
+
+def test_a_foreign_sqlite_file_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    sqlite3.connect(path).execute("CREATE TABLE notes (x)").connection.commit()
+    with pytest.raises(SchemaError, match="not a tracedesk database"):
+        connect(path)
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "newer.db"
+    connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(SchemaError, match="Upgrade tracedesk"):
+        connect(path)
+
+
+def _fill(writer: Writer, traces: int, spans_per_trace: int, start_ns: int, step_ns: int):
+    tid = 1000
+    for t in range(traces):
+        tid += 1
+        spans = [make_span(tid, 1, None, base_ns=start_ns + t * step_ns)]
+        spans += [make_span(tid, i, 1, base_ns=start_ns + t * step_ns)
+                  for i in range(2, spans_per_trace + 1)]
+        write(writer, {"svc": spans})
+
+
+def _run_until_done(retention: Retention) -> None:
+    for _ in range(1000):
+        if not retention.run_chunk():
+            return
+    raise AssertionError("retention did not finish")
+
+
+def test_retention_by_age_evicts_old_traces_and_their_logs(writer):
+    now = time.time()
+    day = 86_400 * 10**9
+    old_start = int((now - 10 * 86_400) * 1e9)
+    _fill(writer, traces=3, spans_per_trace=2, start_ns=old_start, step_ns=day)  # 10, 9, 8 days
+    _fill_recent = make_span(42, 1, None, base_ns=int(now * 1e9))
+    write(writer, {"svc": [_fill_recent]})
+    writer.conn.execute(
+        "INSERT INTO logs (time_unix_nano, observed_time_unix_nano, severity_number, "
+        "severity_text, body, attributes, trace_id, span_id, service_name, resource_id, "
+        "scope_name, event_name, flags) VALUES (?, 0, 9, 'INFO', '\"x\"', '{}', '', '', 's', 0, "
+        "'', '', 0)", (old_start,))
+    retention = Retention(writer.conn, RetentionLimits(max_age_seconds=8.5 * 86_400),
+                          clock=lambda: now)
+    _run_until_done(retention)
+    remaining = [r[0] for r in writer.conn.execute(
+        "SELECT start_time_unix_nano FROM traces ORDER BY 1")]
+    assert remaining == [old_start + 2 * day, int(now * 1e9)]
+    assert writer.conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 3
+    assert writer.conn.execute("SELECT count(*) FROM logs").fetchone()[0] == 0
+
+
+def test_retention_by_span_count_evicts_oldest_whole_traces(writer):
+    _fill(writer, traces=40, spans_per_trace=5, start_ns=BASE, step_ns=1_000_000)
+    retention = Retention(writer.conn, RetentionLimits(max_spans=100))
+    _run_until_done(retention)
+    spans = writer.conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+    assert spans <= 100
+    counts = writer.conn.execute(
+        "SELECT t.span_count, (SELECT count(*) FROM spans s WHERE s.trace_id = t.trace_id) "
+        "FROM traces t").fetchall()
+    assert all(a == b == 5 for a, b in counts)  # only whole traces were removed
+    oldest_kept = writer.conn.execute("SELECT min(start_time_unix_nano) FROM traces").fetchone()
+    assert oldest_kept[0] == BASE + (40 - len(counts)) * 1_000_000
+
+
+def test_retention_by_size_shrinks_the_database(writer):
+    _fill(writer, traces=300, spans_per_trace=10, start_ns=BASE, step_ns=1_000_000)
+    retention = Retention(writer.conn, RetentionLimits(max_db_bytes=1))
+    used_before = retention.used_bytes()
+    retention = Retention(writer.conn, RetentionLimits(max_db_bytes=used_before // 2))
+    _run_until_done(retention)
+    assert retention.used_bytes() <= used_before // 2
+    kept = writer.conn.execute("SELECT count(*) FROM traces").fetchone()[0]
+    assert 0 < kept < 300
