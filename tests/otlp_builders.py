@@ -57,3 +57,17 @@ def traces_request(spans_by_service: dict[str, list[trace_pb2.Span]]
         ss.scope.name = "tests"
         ss.spans.extend(spans)
     return request
+
+
+def trace_exporter(target: str):
+    """A raw gRPC TraceService/Export callable for ``target``, and its channel to close."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+
+    channel = grpc.insecure_channel(target)
+    export = channel.unary_unary(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        response_deserializer=ExportTraceServiceResponse.FromString)
+    return export, channel

@@ -13,9 +13,7 @@ import grpc
 import pytest
 from conftest import start_serve
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from otlp_builders import make_span, traces_request
-
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+from otlp_builders import make_span, trace_exporter, traces_request
 
 
 def rss_bytes(pid: int) -> int:
@@ -36,8 +34,7 @@ def batch_body(first_trace: int, spans: int = 1000) -> bytes:
 def test_stalled_writer_gets_unavailable_and_503_then_recovers(tmp_path):
     serve = start_serve(tmp_path, "--max-pending", "2000")
     writer_pid = serve.writer_pid()
-    channel = grpc.insecure_channel(serve.grpc_target)
-    export = channel.unary_unary(EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+    export, channel = trace_exporter(serve.grpc_target)
     os.kill(writer_pid, signal.SIGSTOP)
     try:
         # Two batches fill the queue; their Export calls wait for the commit.

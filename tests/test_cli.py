@@ -7,15 +7,11 @@ import socket
 import subprocess
 import sys
 
-import grpc
 import pytest
 from conftest import clean_env, start_serve
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from otlp_builders import make_span, traces_request
+from otlp_builders import make_span, trace_exporter, traces_request
 
 from tracedesk.config import Settings, SettingsError, parse_duration, parse_size
-
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def run_cli(tmp_path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -29,8 +25,7 @@ def test_serve_prints_where_it_listens_and_stops_cleanly_on_sigint(tmp_path):
     assert f"OTLP/gRPC  127.0.0.1:{serve.grpc_port}" in banner
     assert f"OTLP/HTTP  http://127.0.0.1:{serve.http_port}" in banner
     assert str(serve.db_path) in banner
-    channel = grpc.insecure_channel(serve.grpc_target)
-    export = channel.unary_unary(EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+    export, channel = trace_exporter(serve.grpc_target)
     export(traces_request({"svc": [make_span(7, 1)]}).SerializeToString(), timeout=10)
     channel.close()
     assert serve.stop(signal.SIGINT) == 0

@@ -6,18 +6,13 @@ import os
 import signal
 import sqlite3
 
-import grpc
 from conftest import start_serve
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from otlp_builders import make_span, traces_request
-
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+from otlp_builders import make_span, trace_exporter, traces_request
 
 
 def test_acknowledged_spans_survive_kill_9(tmp_path):
     serve = start_serve(tmp_path)
-    channel = grpc.insecure_channel(serve.grpc_target)
-    export = channel.unary_unary(EXPORT, response_deserializer=ExportTraceServiceResponse.FromString)
+    export, channel = trace_exporter(serve.grpc_target)
     acknowledged: set[tuple[str, str]] = set()
     for batch in range(40):
         spans = [make_span(batch * 1000 + t, s, None if s == 1 else 1, name=f"op-{s}")

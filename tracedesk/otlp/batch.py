@@ -38,6 +38,7 @@ class DecodedBatch:
     spans: list[tuple] = field(default_factory=list)
     logs: list[tuple] = field(default_factory=list)
     metric_points: list[tuple] = field(default_factory=list)
+    traces: list[tuple] = field(default_factory=list)  # summaries: see otlp.summaries
     rejected: int = 0
     messages: list[str] = field(default_factory=list)
     _resource_ids: set[int] = field(default_factory=set, repr=False)
@@ -62,9 +63,9 @@ class DecodedBatch:
         return "; ".join(self.messages) + more
 
     def to_bytes(self) -> bytes:
-        return marshal.dumps((self.resources, self.spans, self.logs, self.metric_points))
+        return marshal.dumps(
+            (self.resources, self.spans, self.logs, self.metric_points, self.traces))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DecodedBatch:
-        resources, spans, logs, points = marshal.loads(data)
-        return cls(resources, spans, logs, points)
+        return cls(*marshal.loads(data))

@@ -9,12 +9,14 @@ keys, 64-bit integers as strings or numbers, enums as numbers or names) is what
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _ID_KEYS = frozenset({"traceId", "trace_id", "spanId", "span_id", "parentSpanId",
                       "parent_span_id"})
 # An invalid hex id is replaced by one byte: the decoders then reject just that item.
@@ -29,9 +31,9 @@ def _fix_ids(node: Any, problems: list[str]) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             if key in _ID_KEYS and isinstance(value, str):
-                try:
+                if _HEX.fullmatch(value):
                     node[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
+                else:
                     if len(problems) < 5:
                         problems.append(f"{key} {value[:40]!r} is not hex")
                     node[key] = _INVALID_ID
@@ -51,7 +53,10 @@ def parse_json(body: bytes, message: Message) -> list[str]:
     if not isinstance(tree, dict):
         raise JsonPayloadError("invalid OTLP/JSON: the body must be a JSON object")
     problems: list[str] = []
-    _fix_ids(tree, problems)
+    try:
+        _fix_ids(tree, problems)
+    except RecursionError:
+        raise JsonPayloadError("invalid OTLP/JSON: nested too deeply") from None
     try:
         json_format.ParseDict(tree, message, ignore_unknown_fields=True)
     except json_format.ParseError as exc:

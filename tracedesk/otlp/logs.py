@@ -5,7 +5,14 @@ from __future__ import annotations
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from tracedesk.otlp.batch import DecodedBatch
-from tracedesk.otlp.values import ResourceTable, any_value, attributes_json, hex_id, to_json
+from tracedesk.otlp.values import (
+    MAX_INT64,
+    ResourceTable,
+    any_value,
+    attributes_json,
+    hex_id,
+    to_json,
+)
 
 
 def decode_logs(
@@ -29,6 +36,9 @@ def decode_logs(
                     continue
                 # A record without a time is placed at the time the sender observed it.
                 when = r.time_unix_nano or r.observed_time_unix_nano
+                if when > MAX_INT64 or r.observed_time_unix_nano > MAX_INT64:
+                    batch.reject("log record: time or observed time over 2**63 - 1 ns")
+                    continue
                 body = to_json(any_value(r.body)) if r.HasField("body") else "null"
                 batch.logs.append((
                     when, r.observed_time_unix_nano, r.severity_number, r.severity_text, body,

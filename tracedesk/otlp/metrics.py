@@ -17,7 +17,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from tracedesk.otlp.batch import DecodedBatch
-from tracedesk.otlp.values import ResourceTable, attributes_dict, attributes_json, to_json
+from tracedesk.otlp.values import (
+    MAX_INT64,
+    ResourceTable,
+    attributes_dict,
+    attributes_json,
+    to_json,
+)
 
 _TEMPORALITY = {1: "delta", 2: "cumulative"}
 
@@ -96,8 +102,12 @@ def decode_metrics(
                         int(data.is_monotonic) if kind == "sum" else None,
                         service, resource_id, scope_name)
                 for p in data.data_points:
+                    shape = _shape(kind, p)
+                    if max(p.start_time_unix_nano, p.time_unix_nano, shape[1] or 0) > MAX_INT64:
+                        batch.reject(f"metric {m.name!r}: a time or count over 2**63 - 1")
+                        continue
                     rows.append((
-                        *head, p.start_time_unix_nano, p.time_unix_nano, *_shape(kind, p),
+                        *head, p.start_time_unix_nano, p.time_unix_nano, *shape,
                         attributes_json(p.attributes),
                         _exemplars_json(getattr(p, "exemplars", ())), p.flags,
                     ))

@@ -7,7 +7,14 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tracedesk.otlp.batch import DecodedBatch
-from tracedesk.otlp.values import ResourceTable, attributes_dict, attributes_json, to_json
+from tracedesk.otlp.summaries import summarize_traces
+from tracedesk.otlp.values import (
+    MAX_INT64,
+    ResourceTable,
+    attributes_dict,
+    attributes_json,
+    to_json,
+)
 
 
 def _events_json(events: Any) -> str:
@@ -67,6 +74,9 @@ def decode_traces(
                     continue
                 start = s.start_time_unix_nano
                 end = s.end_time_unix_nano
+                if start > MAX_INT64 or end > MAX_INT64:
+                    batch.reject(f"span {s.name!r}: start or end time over 2**63 - 1 ns")
+                    continue
                 status = s.status
                 append((
                     trace_id.hex(), span_id.hex(), parent.hex(), s.name, s.kind, service,
@@ -74,4 +84,5 @@ def decode_traces(
                     attributes_json(s.attributes), _events_json(s.events), _links_json(s.links),
                     resource_id, scope_name, scope_version, s.trace_state, s.flags,
                 ))
+    batch.traces = summarize_traces(rows)
     return batch

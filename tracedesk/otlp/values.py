@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 
 _dumps = orjson.dumps
+# SQLite integers are signed 64-bit; unsigned fixed64 fields (times, counts) can exceed this.
+MAX_INT64 = 2**63 - 1
 _SORTED = orjson.OPT_SORT_KEYS
 
 

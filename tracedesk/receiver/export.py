@@ -30,6 +30,9 @@ class ExportHandler:
         self.ingest = ingest
         self.resources = ResourceTable()
         self.stats = ReceiverStats()
+        # Decoding holds the GIL, so concurrent decodes only interleave: each would finish
+        # late, and the writer would get bursts. One at a time feeds it a steady stream.
+        self._decode_lock = threading.Lock()
 
     def export(self, signal: Signal, body: bytes, *, json: bool = False) -> bytes:
         """Store one Export body; return the serialized response.
@@ -38,7 +41,8 @@ class ExportHandler:
         """
         stats = self.stats
         try:
-            batch = decode(signal, body, self.resources, json=json)
+            with self._decode_lock:
+                batch = decode(signal, body, self.resources, json=json)
         except PayloadError:
             with stats.lock:
                 stats.requests += 1

@@ -8,6 +8,7 @@ malformed data, 405, 415, 413 when the body (after decompression) is over the li
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import threading
 import zlib
@@ -26,6 +27,7 @@ JSON = "application/json"
 GRPC_INVALID_ARGUMENT = 3
 GRPC_UNAVAILABLE = 14
 GRPC_RESOURCE_EXHAUSTED = 8
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class BodyTooLarge(Exception):
@@ -72,6 +74,8 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
         raise BadBody(f"body is not valid {encoding}: {exc}") from None
     if len(out) > limit:
         raise BodyTooLarge(f"body is over {limit} bytes once decompressed")
+    if not inflater.eof:
+        raise BadBody(f"body is not valid {encoding}: the stream is truncated")
     return out
 
 
@@ -102,16 +106,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, rpc_status(code, message, json=json), JSON if json else PROTOBUF,
                     extra)
 
+    def _framing_error(self, message: str) -> BadBody:
+        """The body's end is unknown, so the connection cannot carry another request."""
+        self.close_connection = True
+        return BadBody(message)
+
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked()
         length_text = self.headers.get("Content-Length")
         if length_text is None:
-            raise BadBody("missing Content-Length (or chunked Transfer-Encoding)")
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise BadBody(f"bad Content-Length {length_text!r}") from None
+            raise self._framing_error("missing Content-Length (or chunked Transfer-Encoding)")
+        digits = length_text.strip()
+        if not (digits.isascii() and digits.isdigit()):
+            raise self._framing_error(f"bad Content-Length {length_text!r}")
+        length = int(digits)
         if length > self.max_body:
             raise BodyTooLarge(f"body of {length} bytes is over the {self.max_body} byte limit")
         return self.rfile.read(length)
@@ -121,10 +130,10 @@ class _Handler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise BadBody("malformed chunked body") from None
+            size_text = line.split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.fullmatch(size_text):
+                raise self._framing_error("malformed chunked body")
+            size = int(size_text, 16)
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -171,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, b"not found", "text/plain")
 
-    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _not_allowed
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed
 
 
 class _Server(ThreadingHTTPServer):

@@ -17,6 +17,7 @@ from tracedesk.otlp.batch import (
     SPAN_COLUMNS,
     DecodedBatch,
 )
+from tracedesk.otlp.summaries import TRACE_COLUMNS
 from tracedesk.store.schema import connect
 
 
@@ -29,6 +30,8 @@ INSERT_SPAN = _insert("spans", SPAN_COLUMNS, "INSERT OR REPLACE")
 INSERT_LOG = _insert("logs", LOG_COLUMNS)
 INSERT_METRIC = _insert("metric_points", METRIC_COLUMNS)
 INSERT_RESOURCE = _insert("resources", RESOURCE_COLUMNS, "INSERT OR IGNORE")
+INSERT_TRACE = _insert("traces", (*TRACE_COLUMNS, "seq"))
+EXISTING_TRACES = "SELECT trace_id FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))"
 
 # Recomputes the summary of the given traces from their stored spans. Recomputing (rather
 # than adding up deltas) keeps the row right when spans arrive late, out of order, or twice.
@@ -102,10 +105,7 @@ class Writer:
             if fresh:
                 conn.executemany(INSERT_RESOURCE, fresh)
             if batch.spans:
-                conn.executemany(INSERT_SPAN, batch.spans)
-                self.seq += 1
-                trace_ids = sorted({row[0] for row in batch.spans})
-                conn.execute(REFRESH_TRACES, ('["' + '","'.join(trace_ids) + '"]', self.seq))
+                self._write_spans(batch)
             if batch.logs:
                 conn.executemany(INSERT_LOG, batch.logs)
             if batch.metric_points:
@@ -116,6 +116,18 @@ class Writer:
             raise
         conn.execute("RELEASE batch")
         self._known_resources.update(r[0] for r in fresh)
+
+    def _write_spans(self, batch: DecodedBatch) -> None:
+        conn = self.conn
+        self.seq += 1
+        summaries = batch.traces
+        ids = '["' + '","'.join(t[0] for t in summaries) + '"]'
+        existing = {row[0] for row in conn.execute(EXISTING_TRACES, (ids,))}
+        conn.executemany(INSERT_SPAN, batch.spans)
+        seq = self.seq
+        conn.executemany(INSERT_TRACE, [(*t, seq) for t in summaries if t[0] not in existing])
+        if existing:
+            conn.execute(REFRESH_TRACES, ('["' + '","'.join(existing) + '"]', seq))
 
     def close(self) -> None:
         self.commit()

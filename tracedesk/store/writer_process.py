@@ -19,6 +19,7 @@ import time
 from multiprocessing.connection import Connection
 
 from tracedesk.otlp.batch import DecodedBatch
+from tracedesk.store.checkpoint import Checkpointer
 from tracedesk.store.retention import Retention, RetentionLimits
 from tracedesk.store.writer import Writer
 
@@ -44,6 +45,7 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     writer = Writer(db_path)
     retention = Retention(writer.conn, limits)
+    checkpointer = Checkpointer(db_path, writer.conn)
     conn.send_bytes(marshal.dumps(("ready", writer.seq)))
     committed: list[int] = []
     failed: list[tuple[int, str]] = []
@@ -85,7 +87,7 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
         try:
             batch = DecodedBatch.from_bytes(message[9:])
             writer.apply(batch)
-        except (sqlite3.Error, ValueError, EOFError, TypeError) as exc:
+        except Exception as exc:  # one bad batch must not stop the writer
             failed.append((batch_id, f"could not store the batch: {exc}"))
             continue
         committed.append(batch_id)
@@ -95,4 +97,5 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
             flush()
     except (BrokenPipeError, OSError):
         writer.commit()
+    checkpointer.close()
     writer.close()
