@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import clean_env, start_serve
@@ -100,3 +101,24 @@ def test_the_core_never_imports_textual_or_rich():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_retention_flags_bound_what_serve_keeps(tmp_path):
+    serve = start_serve(tmp_path, "--max-spans", "50")
+    export, channel = trace_exporter(serve.grpc_target)
+    base = time.time_ns()
+    for t in range(1, 21):
+        spans = [make_span(t, s, None if s == 1 else 1, start_ms=t, base_ns=base)
+                 for s in range(1, 6)]
+        export(traces_request({"svc": spans}).SerializeToString(), timeout=10)
+    channel.close()
+    deadline = time.monotonic() + 20
+    while serve.query("SELECT count(*) FROM spans")[0][0] > 50:
+        assert time.monotonic() < deadline, "retention did not run"
+        time.sleep(0.2)
+    kept = serve.query("SELECT trace_id, span_count FROM traces ORDER BY trace_id")
+    assert kept and all(count == 5 for _, count in kept)  # whole traces were evicted
+    # The newest traces are the ones kept.
+    newest = [t.to_bytes(16, "big").hex() for t in range(21 - len(kept), 21)]
+    assert [trace_id for trace_id, _ in kept] == newest
+    assert serve.stop() == 0
