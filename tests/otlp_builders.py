@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import time
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 
@@ -56,6 +62,28 @@ def traces_request(spans_by_service: dict[str, list[trace_pb2.Span]]
         ss = rs.scope_spans.add()
         ss.scope.name = "tests"
         ss.spans.extend(spans)
+    return request
+
+
+def logs_request(*records: logs_pb2.LogRecord, service: str = "svc",
+                 scope: str = "logger") -> ExportLogsServiceRequest:
+    request = ExportLogsServiceRequest()
+    rl = request.resource_logs.add()
+    rl.resource.attributes.append(kv("service.name", service))
+    sl = rl.scope_logs.add()
+    sl.scope.name = scope
+    sl.log_records.extend(records)
+    return request
+
+
+def metrics_request(*metrics: metrics_pb2.Metric, service: str = "svc",
+                    scope: str = "meter") -> ExportMetricsServiceRequest:
+    request = ExportMetricsServiceRequest()
+    rm = request.resource_metrics.add()
+    rm.resource.attributes.append(kv("service.name", service))
+    sm = rm.scope_metrics.add()
+    sm.scope.name = scope
+    sm.metrics.extend(metrics)
     return request
 
 

@@ -14,11 +14,9 @@ import grpc
 import pytest
 from conftest import ServeProcess, start_serve
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -26,7 +24,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
-from otlp_builders import kv, traces_request
+from otlp_builders import kv, logs_request, metrics_request, traces_request
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -92,24 +90,6 @@ def spans_request(trace_id: str, *names: str, service: str = "grpc-svc") -> byte
     return traces_request({service: spans}).SerializeToString()
 
 
-def logs_request(service: str, *records: logs_pb2.LogRecord) -> ExportLogsServiceRequest:
-    request = ExportLogsServiceRequest()
-    rl = request.resource_logs.add()
-    rl.resource.attributes.append(kv("service.name", service))
-    sl = rl.scope_logs.add()
-    sl.scope.name = "grpc.logger"
-    sl.log_records.extend(records)
-    return request
-
-
-def metrics_request(service: str, *metrics: metrics_pb2.Metric) -> ExportMetricsServiceRequest:
-    request = ExportMetricsServiceRequest()
-    rm = request.resource_metrics.add()
-    rm.resource.attributes.append(kv("service.name", service))
-    rm.scope_metrics.add().metrics.extend(metrics)
-    return request
-
-
 def gauge(name: str, value: int) -> metrics_pb2.Metric:
     metric = metrics_pb2.Metric(name=name)
     metric.gauge.data_points.add(time_unix_nano=time.time_ns(), as_int=value)
@@ -141,13 +121,13 @@ def test_each_service_stores_its_signal(receiver, channel, gzip_channel, compres
     record = logs_pb2.LogRecord(time_unix_nano=now, severity_number=logs_pb2.SEVERITY_NUMBER_WARN,
                                 severity_text="WARN", body=AnyValue(string_value="careful"),
                                 trace_id=bytes.fromhex(trace_id), span_id=(1).to_bytes(8, "big"))
-    response = export(ch, LOGS, logs_request(service, record))
+    response = export(ch, LOGS, logs_request(record, service=service, scope="grpc.logger"))
     assert not response.HasField("partial_success")
     assert receiver.query("SELECT time_unix_nano, severity_number, body, trace_id, span_id, "
                           "scope_name FROM logs WHERE service_name = ?", (service,)) == [
         (now, 13, '"careful"', trace_id, f"{1:016x}", "grpc.logger")]
 
-    response = export(ch, METRICS, metrics_request(service, gauge("queue.depth", 12)))
+    response = export(ch, METRICS, metrics_request(gauge("queue.depth", 12), service=service))
     assert not response.HasField("partial_success")
     assert receiver.query("SELECT name, type, value FROM metric_points WHERE service_name = ?",
                           (service,)) == [("queue.depth", "gauge", 12.0)]
@@ -218,7 +198,7 @@ def test_logs_with_wrong_length_ids_are_partial_success(receiver, channel):
                logs_pb2.LogRecord(time_unix_nano=time.time_ns(), trace_id=b"\x01" * 10),
                logs_pb2.LogRecord(time_unix_nano=time.time_ns(), trace_id=b"\x01" * 16,
                                   span_id=b"\x01" * 3)]
-    response = export(channel, LOGS, logs_request(service, *records))
+    response = export(channel, LOGS, logs_request(*records, service=service))
     assert response.partial_success.rejected_log_records == 2
     assert "invalid trace_id (10 bytes)" in response.partial_success.error_message
     assert receiver.query("SELECT severity_text FROM logs WHERE service_name = ?",
@@ -228,7 +208,7 @@ def test_logs_with_wrong_length_ids_are_partial_success(receiver, channel):
 def test_metric_without_data_is_partial_success(receiver, channel):
     service = f"grpc-{secrets.token_hex(4)}"
     response = export(channel, METRICS, metrics_request(
-        service, metrics_pb2.Metric(name="no data"), gauge("kept", 1)))
+        metrics_pb2.Metric(name="no data"), gauge("kept", 1), service=service))
     assert response.partial_success.rejected_data_points == 1
     assert "'no data'" in response.partial_success.error_message
     assert receiver.query("SELECT name FROM metric_points WHERE service_name = ?",
@@ -248,7 +228,7 @@ def test_times_beyond_int64_are_partial_success(receiver, channel):
     service = f"grpc-{secrets.token_hex(4)}"
     hist = metrics_pb2.Metric(name="huge count")
     hist.histogram.data_points.add(time_unix_nano=time.time_ns(), count=2**63)
-    response = export(channel, METRICS, metrics_request(service, hist, gauge("kept", 2)))
+    response = export(channel, METRICS, metrics_request(hist, gauge("kept", 2), service=service))
     assert response.partial_success.rejected_data_points == 1
     assert receiver.query("SELECT name FROM metric_points WHERE service_name = ?",
                           (service,)) == [("kept",)]
@@ -263,9 +243,9 @@ def _truncated(body: bytes) -> bytes:
 
 @pytest.mark.parametrize(("method", "body"), [
     (TRACES, _truncated(spans_request("ab" * 16, "a" * 40, "b" * 40))),
-    (LOGS, _truncated(logs_request("svc", logs_pb2.LogRecord(severity_text="x" * 80))
+    (LOGS, _truncated(logs_request(logs_pb2.LogRecord(severity_text="x" * 80))
                       .SerializeToString())),
-    (METRICS, _truncated(metrics_request("svc", gauge("m" * 80, 1)).SerializeToString())),
+    (METRICS, _truncated(metrics_request(gauge("m" * 80, 1)).SerializeToString())),
     (TRACES, b"\xff\xff\xff\xff"),
     (TRACES, spans_request("ab" * 16, "ABCD").replace(b"ABCD", b"\xc3\x28CD")),
 ], ids=["traces-truncated", "logs-truncated", "metrics-truncated", "garbage", "invalid-utf8"])

@@ -9,11 +9,9 @@ import math
 import orjson
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -24,7 +22,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
-from otlp_builders import kv, make_span, traces_request
+from otlp_builders import kv, logs_request, make_span, metrics_request, traces_request
 
 from tracedesk.otlp import PayloadError, ResourceTable, Signal, decode, response
 from tracedesk.otlp.batch import LOG_COLUMNS, METRIC_COLUMNS, SPAN_COLUMNS, DecodedBatch
@@ -240,16 +238,6 @@ def test_a_resource_is_listed_once_per_batch():
 # --- logs --------------------------------------------------------------------------------
 
 
-def logs_request(*records: logs_pb2.LogRecord, service: str = "svc") -> ExportLogsServiceRequest:
-    request = ExportLogsServiceRequest()
-    rl = request.resource_logs.add()
-    rl.resource.attributes.append(kv("service.name", service))
-    sl = rl.scope_logs.add()
-    sl.scope.name = "logger"
-    sl.log_records.extend(records)
-    return request
-
-
 def test_log_row_has_every_column():
     record = logs_pb2.LogRecord(
         time_unix_nano=T0, observed_time_unix_nano=T0 + 1,
@@ -301,16 +289,6 @@ def test_log_time_beyond_int64_is_rejected():
 
 
 # --- metrics -----------------------------------------------------------------------------
-
-
-def metrics_request(*metrics: metrics_pb2.Metric) -> ExportMetricsServiceRequest:
-    request = ExportMetricsServiceRequest()
-    rm = request.resource_metrics.add()
-    rm.resource.attributes.append(kv("service.name", "svc"))
-    sm = rm.scope_metrics.add()
-    sm.scope.name = "meter"
-    sm.metrics.extend(metrics)
-    return request
 
 
 def every_metric_type() -> list[metrics_pb2.Metric]:
