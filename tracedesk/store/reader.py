@@ -1,0 +1,115 @@
+"""Typed, read-only queries over the database: what the app and commands read.
+
+One ``Reader`` per thread: SQLite connections are cheap, and a worker thread never shares
+one with another. Every method returns plain model objects, never rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import orjson
+
+from tracedesk.model import Span, TraceSummary
+from tracedesk.store.schema import connect
+
+TRACE_FIELDS = ("trace_id, start_time_unix_nano, end_time_unix_nano, root_service_name, "
+                "root_span_name, has_root, span_count, error_count, services, seq")
+SPAN_FIELDS = ("trace_id, span_id, parent_span_id, name, kind, service_name, "
+               "start_time_unix_nano, end_time_unix_nano, status_code, status_message, "
+               "attributes, events, links, resource_id, scope_name, scope_version, "
+               "trace_state, flags")
+
+
+class TraceOrder(Enum):
+    NEWEST = "start_time_unix_nano DESC, trace_id"
+    SLOWEST = "duration_ns DESC, trace_id"
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    traces: int
+    spans: int
+    max_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """A quick text filter: a trace matches when a service or its root name contains it."""
+
+    text: str = ""
+
+    def sql(self) -> tuple[str, tuple]:
+        if not self.text:
+            return "", ()
+        escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        return (" WHERE (root_span_name LIKE ?1 ESCAPE '\\' OR services LIKE ?1 ESCAPE '\\')",
+                (pattern,))
+
+
+def _summary(row: tuple) -> TraceSummary:
+    return TraceSummary(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7],
+                        orjson.loads(row[8]), row[9])
+
+
+def _span(row: tuple) -> Span:
+    return Span(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+                orjson.loads(row[10]), orjson.loads(row[11]), orjson.loads(row[12]), row[13],
+                row[14], row[15], row[16], row[17])
+
+
+class Reader:
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        if not path.exists():
+            connect(path).close()  # create an empty database so there is something to read
+        self.path = path
+        self.conn: sqlite3.Connection = connect(path, readonly=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: cheap to poll."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def totals(self) -> Totals:
+        row = self.conn.execute(
+            "SELECT count(*), coalesce(sum(span_count), 0), coalesce(max(seq), 0) FROM traces"
+        ).fetchone()
+        return Totals(*row)
+
+    def trace_count(self, where: TraceFilter = TraceFilter()) -> int:
+        clause, args = where.sql()
+        return self.conn.execute(f"SELECT count(*) FROM traces{clause}", args).fetchone()[0]
+
+    def trace_page(self, offset: int, limit: int, order: TraceOrder = TraceOrder.NEWEST,
+                   where: TraceFilter = TraceFilter()) -> list[TraceSummary]:
+        clause, args = where.sql()
+        rows = self.conn.execute(
+            f"SELECT {TRACE_FIELDS} FROM traces{clause} ORDER BY {order.value} "
+            f"LIMIT {int(limit)} OFFSET {int(offset)}", args)
+        return [_summary(r) for r in rows]
+
+    def trace(self, trace_id: str) -> TraceSummary | None:
+        row = self.conn.execute(f"SELECT {TRACE_FIELDS} FROM traces WHERE trace_id = ?",
+                                (trace_id,)).fetchone()
+        return _summary(row) if row else None
+
+    def newer_than(self, start_time_unix_nano: int, where: TraceFilter = TraceFilter()) -> int:
+        """How many traces started after the given time (for "+N new traces")."""
+        clause, args = where.sql()
+        joiner = " AND" if clause else " WHERE"
+        return self.conn.execute(
+            f"SELECT count(*) FROM traces{clause}{joiner} start_time_unix_nano > ?",
+            (*args, start_time_unix_nano) if args else (start_time_unix_nano,)).fetchone()[0]
+
+    def spans(self, trace_id: str) -> list[Span]:
+        rows = self.conn.execute(
+            f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_id = ? ORDER BY start_time_unix_nano",
+            (trace_id,))
+        return [_span(r) for r in rows]

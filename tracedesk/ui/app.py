@@ -1,0 +1,101 @@
+"""The app: wires screens, global keys and data notifications. Screens own their handlers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from tracedesk.store.reader import Totals
+from tracedesk.ui.data import DataSource
+from tracedesk.ui.screens.traces import TracesScreen
+from tracedesk.ui.widgets.status_bar import StatusBar
+
+POLL_SECONDS = 0.25
+RATE_WINDOW_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ReceiverLine:
+    """What the status line says about the receiver."""
+
+    text: str
+    ok: bool
+
+
+class TracedeskApp(App):
+    TITLE = "tracedesk"
+    CSS_PATH = "tracedesk.tcss"
+    BINDINGS = [
+        Binding("1", "switch_mode('traces')", "Traces", id="app.traces"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Keys", id="app.help"),
+    ]
+    MODES = {"traces": TracesScreen}
+
+    def __init__(self, data: DataSource, receiver: ReceiverLine,
+                 clock: Callable[[], float] = time.monotonic,
+                 poll_seconds: float = POLL_SECONDS) -> None:
+        super().__init__()
+        self.data = data
+        self.receiver = receiver
+        self._clock = clock
+        self._poll_seconds = poll_seconds
+        self._version: int | None = None
+        self._samples: list[tuple[float, int]] = []  # (time, stored spans) for the rate
+        self._totals: Totals | None = None
+
+    def on_mount(self) -> None:
+        self.switch_mode("traces")
+        self._version = self.data.data_version()
+        self._load_totals()
+        self.set_interval(self._poll_seconds, self._poll)
+
+    def _poll(self) -> None:
+        version = self.data.data_version()
+        if version != self._version:
+            self._version = version
+            self.data_changed()
+        elif self._samples and self._clock() - self._samples[-1][0] > 1.0:
+            self._load_totals()  # let the rate fall back to 0 when nothing arrives
+
+    def data_changed(self) -> None:
+        """Another process committed: refresh what is on screen."""
+        screen = self.screen
+        if hasattr(screen, "reload"):
+            screen.reload()
+        self._load_totals()
+
+    @work(thread=True, exclusive=True, group="totals", exit_on_error=False)
+    def _load_totals(self) -> None:
+        totals = self.data.read(lambda r: r.totals())
+        self.call_from_thread(self._show_totals, totals)
+
+    def _show_totals(self, totals: Totals) -> None:
+        now = self._clock()
+        self._totals = totals
+        self._samples.append((now, totals.spans))
+        while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW_SECONDS:
+            self._samples.pop(0)
+        rate = None
+        if len(self._samples) >= 2 and now > self._samples[0][0]:
+            (t0, s0), (t1, s1) = self._samples[0], self._samples[-1]
+            rate = max(0.0, (s1 - s0) / (t1 - t0)) if t1 > t0 else None
+        for bar in self.screen.query(StatusBar):
+            bar.show(self.receiver.text, self.receiver.ok, totals.traces, totals.spans, rate)
+
+    def action_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+
+def make_app(db_path: Path, receiver: ReceiverLine, **options: object) -> TracedeskApp:
+    """The one way to build the app: used by the CLI, the tests and the screenshots."""
+    return TracedeskApp(DataSource(db_path), receiver, **options)  # type: ignore[arg-type]

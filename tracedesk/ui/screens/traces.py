@@ -1,0 +1,166 @@
+"""The Traces screen: the live list of traces, newest first, with follow mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from tracedesk.model import TraceSummary
+from tracedesk.store.reader import TraceFilter, TraceOrder
+from tracedesk.ui.widgets.status_bar import StatusBar
+from tracedesk.ui.widgets.trace_list import PAGE_SIZE, TraceList
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    generation: int
+    total: int
+    hidden_new: int
+    first_page: list[TraceSummary]
+
+
+class TracesScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="traces.filter"),
+        Binding("f", "follow", "Follow", id="traces.follow"),
+        Binding("s", "toggle_sort", "Sort", id="traces.sort"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="traces.clear"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="traces")
+        self.order = TraceOrder.NEWEST
+        self.filter = TraceFilter()
+        self.following = True
+        # Start time of the newest trace the user had seen when they left follow mode.
+        self._anchor_start: int | None = None
+        self._generation = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="filter-row"):
+            yield Static("filter", id="filter-label")
+            yield Input(placeholder="service or span name (enter applies, escape clears)",
+                        id="filter")
+        yield Static("", id="list-banner")
+        yield TraceList(self._request_page, id="trace-list")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(TraceList).focus()
+        self.reload()
+
+    # --- data -------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read after new data or a change of order/filter (in a worker)."""
+        self._generation += 1
+        anchor = None if self.following else self._anchor_start
+        self._load(self._generation, self.order, self.filter, anchor)
+
+    @work(thread=True, exclusive=True, group="trace-list", exit_on_error=False)
+    def _load(self, generation: int, order: TraceOrder, where: TraceFilter,
+              anchor: int | None) -> None:
+        def query(reader) -> _Snapshot:
+            total = reader.trace_count(where)
+            hidden = (reader.newer_than(anchor, where)
+                      if anchor is not None and order is TraceOrder.NEWEST else 0)
+            first = reader.trace_page(hidden, PAGE_SIZE, order, where)
+            return _Snapshot(generation, total, hidden, first)
+
+        snapshot = self.app.data.read(query)
+        self.app.call_from_thread(self._show, snapshot)
+
+    def _show(self, snap: _Snapshot) -> None:
+        if snap.generation != self._generation:
+            return
+        trace_list = self.query_one(TraceList)
+        self._hidden_new = snap.hidden_new
+        trace_list.reset(snap.total - snap.hidden_new, snap.generation)
+        trace_list.set_page(0, snap.generation, snap.first_page)
+        if self.following:
+            trace_list.cursor = 0
+        self._update_banner()
+
+    def _request_page(self, page: int, generation: int) -> None:
+        self._fetch_page(page, generation, self.order, self.filter,
+                         getattr(self, "_hidden_new", 0))
+
+    @work(thread=True, group="trace-pages", exit_on_error=False)
+    def _fetch_page(self, page: int, generation: int, order: TraceOrder, where: TraceFilter,
+                    hidden: int) -> None:
+        rows = self.app.data.read(
+            lambda r: r.trace_page(hidden + page * PAGE_SIZE, PAGE_SIZE, order, where))
+        self.app.call_from_thread(self.query_one(TraceList).set_page, page, generation, rows)
+
+    def _update_banner(self) -> None:
+        banner = self.query_one("#list-banner", Static)
+        parts = []
+        if self.order is TraceOrder.NEWEST:
+            parts.append("following newest" if self.following else "paused")
+        else:
+            parts.append("slowest first")
+        if self.filter.text:
+            parts.append(f"filter: {self.filter.text}")
+        hidden = getattr(self, "_hidden_new", 0)
+        if hidden:
+            parts.append(f"+{hidden:,} new traces (f to show)")
+        banner.update(" · ".join(parts))
+        banner.set_class(bool(hidden), "has-new")
+
+    # --- follow mode ------------------------------------------------------------------
+
+    @on(TraceList.CursorMoved)
+    def _cursor_moved(self, event: TraceList.CursorMoved) -> None:
+        if self.order is not TraceOrder.NEWEST:
+            return
+        if event.index > 0 and self.following:
+            self.following = False
+            top = self.query_one(TraceList).row(0)
+            self._anchor_start = top.start_time_unix_nano if top else None
+            self._update_banner()
+
+    def action_follow(self) -> None:
+        self.following = True
+        self._anchor_start = None
+        self.order = TraceOrder.NEWEST
+        self.reload()
+
+    def action_toggle_sort(self) -> None:
+        self.order = TraceOrder.SLOWEST if self.order is TraceOrder.NEWEST else TraceOrder.NEWEST
+        self.following = self.order is TraceOrder.NEWEST
+        self._anchor_start = None
+        self.query_one(TraceList).cursor = 0
+        self.reload()
+
+    # --- filter -----------------------------------------------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.value = ""
+        self._apply_filter("")
+        self.query_one(TraceList).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._apply_filter(event.value.strip())
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(TraceList).focus()
+
+    def _apply_filter(self, text: str) -> None:
+        self.query_one("#filter-row").set_class(bool(text), "visible")
+        if text != self.filter.text:
+            self.filter = TraceFilter(text)
+            self.query_one(TraceList).cursor = 0
+            self.reload()

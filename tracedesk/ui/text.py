@@ -1,0 +1,67 @@
+"""Telemetry text is untrusted: make it safe and fixed-width for the screen.
+
+Span names, attribute values and log bodies can hold terminal escape sequences and Rich or
+Textual markup. Nothing here ever parses markup: text becomes Segments/Text as-is, with
+control characters replaced by visible placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from rich.cells import cell_len, set_cell_size
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+SERVICE_COLOURS = (
+    "#5fafff", "#87d787", "#ffaf5f", "#d787ff", "#5fd7d7", "#ffd75f", "#ff87af", "#afaf87",
+    "#87afff", "#d7af87", "#af87d7", "#87d7af", "#d7d787", "#ff8787",
+)
+
+
+def clean(text: str) -> str:
+    """Replace control and bidi-override characters with a visible middle dot."""
+    return _CONTROL.sub("·", text)
+
+
+def fit(text: str, width: int) -> str:
+    """Exactly ``width`` cells: cleaned, cut with an ellipsis, or padded."""
+    if width <= 0:
+        return ""
+    text = clean(text)
+    if cell_len(text) > width:
+        return set_cell_size(text, width - 1) + "…"
+    return set_cell_size(text, width)
+
+
+_assigned_colours: dict[str, str] = {}
+
+
+def service_colour(service: str) -> str:
+    """A colour per service, the same on every screen: palette colours are handed out in
+    the order services are first shown (a hash would give a few services the same one)."""
+    colour = _assigned_colours.get(service)
+    if colour is None:
+        colour = SERVICE_COLOURS[len(_assigned_colours) % len(SERVICE_COLOURS)]
+        _assigned_colours[service] = colour
+    return colour
+
+
+def format_clock(unix_nano: int) -> str:
+    """Local wall-clock time with milliseconds, e.g. ``14:03:27.120``."""
+    when = datetime.fromtimestamp(unix_nano / 1e9)
+    return when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+
+
+def format_duration(ns: int) -> str:
+    if ns < 1_000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.3g}µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.3g}ms"
+    if ns < 60_000_000_000:
+        return f"{ns / 1e9:.3g}s"
+    minutes, seconds = divmod(ns // 1_000_000_000, 60)
+    return f"{minutes}m{seconds:02d}s"
