@@ -52,16 +52,3 @@ def format_clock(unix_nano: int) -> str:
     """Local wall-clock time with milliseconds, e.g. ``14:03:27.120``."""
     when = datetime.fromtimestamp(unix_nano / 1e9)
     return when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
-
-
-def format_duration(ns: int) -> str:
-    if ns < 1_000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.3g}µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.3g}ms"
-    if ns < 60_000_000_000:
-        return f"{ns / 1e9:.3g}s"
-    minutes, seconds = divmod(ns // 1_000_000_000, 60)
-    return f"{minutes}m{seconds:02d}s"

@@ -20,8 +20,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tracedesk.analysis.waterfall import format_duration
 from tracedesk.model import TraceSummary
-from tracedesk.ui.text import fit, format_clock, format_duration, service_colour
+from tracedesk.ui.text import fit, format_clock, service_colour
 
 PAGE_SIZE = 200
 MAX_PAGES = 30
