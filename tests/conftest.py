@@ -71,6 +71,18 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+_started: list[ServeProcess] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stop_leftover_receivers() -> Iterator[None]:
+    """A test that fails half-way must not leave its receiver running."""
+    yield
+    for receiver in _started:
+        if receiver.proc.poll() is None:
+            receiver.stop(signal.SIGKILL, timeout=5)
+
+
 def start_serve(tmp_path: Path, *extra: str, db_name: str = "tracedesk.db") -> ServeProcess:
     db_path = tmp_path / db_name
     proc = subprocess.Popen(
@@ -91,7 +103,9 @@ def start_serve(tmp_path: Path, *extra: str, db_name: str = "tracedesk.db") -> S
     text = "".join(lines)
     grpc_port = int(re.search(r"OTLP/gRPC\s+\S+:(\d+)", text).group(1))
     http_port = int(re.search(r"OTLP/HTTP\s+\S+:(\d+)", text).group(1))
-    return ServeProcess(proc, db_path, grpc_port, http_port, lines)
+    receiver = ServeProcess(proc, db_path, grpc_port, http_port, lines)
+    _started.append(receiver)
+    return receiver
 
 
 @pytest.fixture

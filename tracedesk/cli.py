@@ -31,10 +31,14 @@ def _add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracedesk",
-        description="A local OpenTelemetry receiver and trace viewer. Point any OTLP "
+        description="A local OpenTelemetry receiver and trace viewer. Without a command it "
+                    "opens the app and runs the receiver for its database. Point any OTLP "
                     "exporter at localhost:4317 (gRPC) or localhost:4318 (HTTP).",
     )
     parser.add_argument("--version", action="version", version=f"tracedesk {__version__}")
+    parser.add_argument("--no-receiver", action="store_true",
+                        help="only view the database; do not start or attach to a receiver")
+    _add_settings_flags(parser, DB_FLAGS + LISTEN_FLAGS + RECEIVER_FLAGS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = sub.add_parser(
@@ -76,10 +80,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
+        if args.command is None:
+            from tracedesk.ui.run import run_app
+
+            return run_app(settings_from(args), start_receiver=not args.no_receiver)
         if args.command == "serve":
             from tracedesk.receiver.serve import serve
 

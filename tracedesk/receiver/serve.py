@@ -1,4 +1,5 @@
-"""The receiver's lifecycle: writer process, gRPC and HTTP servers, clean shutdown.
+"""The receiver's lifecycle: database lock, writer process, gRPC and HTTP servers, clean
+shutdown.
 
 Shutdown order keeps "acknowledged means stored": stop taking requests, then let the
 writer commit everything already handed to it, and only then exit.
@@ -6,9 +7,11 @@ writer commit everything already handed to it, and only then exit.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
+import time
 from typing import TextIO
 
 from tracedesk import __version__
@@ -17,6 +20,7 @@ from tracedesk.receiver.export import ExportHandler, StoreFailed
 from tracedesk.receiver.grpc_server import start_grpc
 from tracedesk.receiver.http_server import start_http
 from tracedesk.receiver.ingest import Ingest
+from tracedesk.receiver.instance import ReceiverInfo, ReceiverLock, ReceiverRunning
 from tracedesk.receiver.ports import PortInUse, host_port
 from tracedesk.store.retention import RetentionLimits
 from tracedesk.store.schema import SchemaError
@@ -66,6 +70,24 @@ def serve(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr
     # Decoding holds the GIL for milliseconds; switching sooner lets the threads that
     # answer finished Exports run in between, which shortens every request's wait.
     sys.setswitchinterval(0.0005)
+    # The lock comes first: a second receiver must not touch the database or the ports.
+    lock = ReceiverLock(settings.db_path)
+    try:
+        lock.acquire()
+    except ReceiverRunning as exc:
+        print(exc.advice(), file=err)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"tracedesk: cannot lock {lock.path}: {exc}", file=err)
+        return 1
+    try:
+        return _serve_locked(settings, lock, out, err)
+    finally:
+        # Only after the writer has committed everything may another receiver take over.
+        lock.release()
+
+
+def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: TextIO) -> int:
     receiver = Receiver(settings)
     try:
         receiver.start()
@@ -80,17 +102,42 @@ def serve(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     host = settings.host
-    print(f"tracedesk {__version__} receiver", file=out)
-    print(f"  OTLP/gRPC  {host_port(host, receiver.grpc_port)}", file=out)
-    print(f"  OTLP/HTTP  http://{host_port(host, receiver.http_port)}", file=out)
-    print(f"  database   {settings.db_path}", file=out)
-    print("Ready. Ctrl-C stops; everything accepted is committed first.", file=out, flush=True)
+    # Published before "Ready." so whoever waits for that line finds the details in place.
+    lock.publish(ReceiverInfo(pid=os.getpid(), host=host, grpc_port=receiver.grpc_port,
+                              http_port=receiver.http_port, started_at=time.time(),
+                              version=__version__))
+    _say(out, f"tracedesk {__version__} receiver\n"
+              f"  OTLP/gRPC  {host_port(host, receiver.grpc_port)}\n"
+              f"  OTLP/HTTP  http://{host_port(host, receiver.http_port)}\n"
+              f"  database   {settings.db_path}\n"
+              "Ready. Ctrl-C stops; everything accepted is committed first.")
     while not stop.wait(0.5):
         pass
-    print("stopping...", file=out, flush=True)
+    _say(out, "stopping...")
     receiver.stop()
     assert receiver.handler is not None
     accepted = receiver.handler.stats.accepted
-    print(f"stopped: stored {accepted['TRACES']} spans, {accepted['LOGS']} log records, "
-          f"{accepted['METRICS']} metric points", file=out, flush=True)
+    _say(out, f"stopped: stored {accepted['TRACES']} spans, {accepted['LOGS']} log records, "
+              f"{accepted['METRICS']} metric points")
     return 0
+
+
+def _say(out: TextIO, text: str) -> None:
+    """Print and flush, surviving a reader that went away (a viewer that started us died).
+
+    A failed print must not skip the orderly shutdown that follows it.
+    """
+    try:
+        print(text, file=out, flush=True)
+    except OSError:
+        _silence(out)
+
+
+def _silence(out: TextIO) -> None:
+    # Point the broken stream at /dev/null so the final flush at exit does not fail too.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -26,6 +26,7 @@ class ReceiverLine:
 
     text: str
     ok: bool
+    notice: str | None = None  # shown once at start, e.g. why no receiver runs
 
 
 class TracedeskApp(App):
@@ -55,6 +56,8 @@ class TracedeskApp(App):
         self._version = self.data.data_version()
         self._load_totals()
         self.set_interval(self._poll_seconds, self._poll)
+        if self.receiver.notice:
+            self.notify(self.receiver.notice, title="Receiver", severity="warning", timeout=15)
 
     def _poll(self) -> None:
         version = self.data.data_version()
