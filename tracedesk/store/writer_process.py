@@ -40,9 +40,9 @@ def encode_batch(batch_id: int, payload: bytes) -> bytes:
 def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None:
     """Entry point of the writer process."""
     # Ctrl-C reaches the whole process group; the receiver decides when the writer stops,
-    # so that everything it accepted is committed first.
+    # so that everything it accepted is committed first. SIGTERM keeps its default: it is
+    # how the receiver ends a writer that does not stop, and a commit is atomic anyway.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     writer = Writer(db_path)
     retention = Retention(writer.conn, limits)
     checkpointer = Checkpointer(db_path, writer.conn)
