@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tracedesk.store.writer import json_ids
+
 CHUNK_TRACES = 500
 CHUNK_ROWS = 5000
 CHECK_EVERY_SECONDS = 5.0
@@ -68,7 +70,7 @@ class Retention:
     def _evict_traces(self, trace_ids: list[str]) -> None:
         if not trace_ids:
             return
-        ids = '["' + '","'.join(trace_ids) + '"]'
+        ids = json_ids(trace_ids)
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:

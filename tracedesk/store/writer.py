@@ -8,6 +8,7 @@ that fails leaves the others of its transaction intact.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from tracedesk.otlp.batch import (
@@ -24,6 +25,12 @@ from tracedesk.store.schema import connect
 def _insert(table: str, columns: tuple[str, ...], verb: str = "INSERT") -> str:
     marks = ", ".join("?" * len(columns))
     return f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+def json_ids(ids: Iterable[str]) -> str:
+    """Hex ids as a JSON array, for ``IN (SELECT value FROM json_each(?))``: one bound
+    parameter however many ids (hex needs no escaping)."""
+    return '["' + '","'.join(ids) + '"]'
 
 
 INSERT_SPAN = _insert("spans", SPAN_COLUMNS, "INSERT OR REPLACE")
@@ -121,13 +128,13 @@ class Writer:
         conn = self.conn
         self.seq += 1
         summaries = batch.traces
-        ids = '["' + '","'.join(t[0] for t in summaries) + '"]'
+        ids = json_ids(t[0] for t in summaries)
         existing = {row[0] for row in conn.execute(EXISTING_TRACES, (ids,))}
         conn.executemany(INSERT_SPAN, batch.spans)
         seq = self.seq
         conn.executemany(INSERT_TRACE, [(*t, seq) for t in summaries if t[0] not in existing])
         if existing:
-            conn.execute(REFRESH_TRACES, ('["' + '","'.join(existing) + '"]', seq))
+            conn.execute(REFRESH_TRACES, (json_ids(existing), seq))
 
     def close(self) -> None:
         self.commit()

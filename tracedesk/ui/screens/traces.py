@@ -41,6 +41,7 @@ class TracesScreen(Screen):
         # Start time of the newest trace the user had seen when they left follow mode.
         self._anchor_start: int | None = None
         self._generation = 0
+        self._hidden_new = 0  # traces newer than the anchor, kept out of view while paused
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filter-row"):
@@ -90,7 +91,7 @@ class TracesScreen(Screen):
 
     def _request_page(self, page: int, generation: int) -> None:
         self._fetch_page(page, generation, self.order, self.filter,
-                         getattr(self, "_hidden_new", 0))
+                         self._hidden_new)
 
     @work(thread=True, group="trace-pages", exit_on_error=False)
     def _fetch_page(self, page: int, generation: int, order: TraceOrder, where: TraceFilter,
@@ -108,7 +109,7 @@ class TracesScreen(Screen):
             parts.append("slowest first")
         if self.filter.text:
             parts.append(f"filter: {self.filter.text}")
-        hidden = getattr(self, "_hidden_new", 0)
+        hidden = self._hidden_new
         if hidden:
             parts.append(f"+{hidden:,} new traces (f to show)")
         banner.update(" · ".join(parts))
