@@ -70,15 +70,15 @@ class TraceList(ScrollView, can_focus=True):
 
     # --- data -------------------------------------------------------------------------
 
-    def reset(self, total: int, generation: int, keep_cursor: bool = True) -> None:
+    def reset(self, total: int, generation: int) -> None:
         """New data: forget cached pages, show ``total`` rows."""
         self.total = total
         self.generation = generation
         self._pages.clear()
         self._requested.clear()
         self.virtual_size = Size(self.size.width, total + 1)
-        if not keep_cursor or self.cursor >= total:
-            self.cursor = max(0, min(self.cursor, total - 1)) if keep_cursor else 0
+        if self.cursor >= total:  # the list shrank under the cursor
+            self.cursor = max(0, total - 1)
         self.refresh()
 
     def set_page(self, page: int, generation: int, rows: list[TraceSummary]) -> None:
