@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from app_support import Store
 
 
 @dataclass
@@ -113,3 +114,11 @@ def serve(tmp_path: Path) -> Iterator[ServeProcess]:
     receiver = start_serve(tmp_path)
     yield receiver
     receiver.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A database the app tests write to, as the receiver would."""
+    s = Store(tmp_path / "app.db")
+    yield s
+    s.writer.close()

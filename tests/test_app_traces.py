@@ -2,44 +2,10 @@
 
 from __future__ import annotations
 
-import time
+from app_support import RECEIVER, settle
 
-import pytest
-from otlp_builders import make_span, traces_request
-
-from tracedesk.otlp import ResourceTable, Signal, decode
-from tracedesk.store.writer import Writer
-from tracedesk.ui.app import ReceiverLine, make_app
+from tracedesk.ui.app import make_app
 from tracedesk.ui.widgets.trace_list import TraceList
-
-BASE = time.time_ns()
-RECEIVER = ReceiverLine("receiver 127.0.0.1:4317 (gRPC)", True)
-
-
-class Store:
-    """Writes traces the way the receiver does, into the file the app reads."""
-
-    def __init__(self, path) -> None:
-        self.path = path
-        self.writer = Writer(path)
-        self.resources = ResourceTable()
-
-    def add_trace(self, tid: int, name: str, service: str = "svc", *, start_ms: int = 0,
-                  duration_ms: int = 10, spans: int = 2, error: bool = False) -> None:
-        rows = [make_span(tid, 1, None, name=name, start_ms=start_ms, duration_ms=duration_ms,
-                          base_ns=BASE, error=error)]
-        rows += [make_span(tid, s, 1, name=f"child {s}", start_ms=start_ms, base_ns=BASE)
-                 for s in range(2, spans + 1)]
-        body = traces_request({service: rows}).SerializeToString()
-        self.writer.apply(decode(Signal.TRACES, body, self.resources))
-        self.writer.commit()
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "app.db")
-    yield s
-    s.writer.close()
 
 
 def lines(app) -> list[str]:
@@ -51,12 +17,6 @@ def lines(app) -> list[str]:
 
 def banner(app) -> str:
     return str(app.screen.query_one("#list-banner").render())
-
-
-async def settle(pilot, seconds: float = 0.3) -> None:
-    await pilot.pause(seconds)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.05)
 
 
 async def test_list_shows_traces_newest_first_and_follows_new_ones(store):

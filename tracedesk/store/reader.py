@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -113,3 +114,15 @@ class Reader:
             f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_id = ? ORDER BY start_time_unix_nano",
             (trace_id,))
         return [_span(r) for r in rows]
+
+    def resource(self, resource_id: int) -> dict[str, Any]:
+        """The resource's attributes ({} if it is not stored)."""
+        row = self.conn.execute("SELECT attributes FROM resources WHERE resource_id = ?",
+                                (resource_id,)).fetchone()
+        return orjson.loads(row[0]) if row else {}
+
+    def span(self, trace_id: str, span_id: str) -> Span | None:
+        row = self.conn.execute(
+            f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_id = ? AND span_id = ?",
+            (trace_id, span_id)).fetchone()
+        return _span(row) if row else None

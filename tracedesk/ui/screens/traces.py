@@ -13,6 +13,7 @@ from textual.widgets import Footer, Input, Static
 
 from tracedesk.model import TraceSummary
 from tracedesk.store.reader import TraceFilter, TraceOrder
+from tracedesk.ui.screens.trace import TraceScreen
 from tracedesk.ui.widgets.status_bar import StatusBar
 from tracedesk.ui.widgets.trace_list import PAGE_SIZE, TraceList
 
@@ -27,6 +28,7 @@ class _Snapshot:
 
 class TracesScreen(Screen):
     BINDINGS = [
+        Binding("enter", "open", "Open", id="traces.open"),
         Binding("slash", "focus_filter", "Filter", id="traces.filter"),
         Binding("f", "follow", "Follow", id="traces.follow"),
         Binding("s", "toggle_sort", "Sort", id="traces.sort"),
@@ -56,6 +58,9 @@ class TracesScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(TraceList).focus()
         self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()  # while a trace was open, this screen did not follow new data
 
     # --- data -------------------------------------------------------------------------
 
@@ -115,6 +120,17 @@ class TracesScreen(Screen):
         banner.update(" · ".join(parts))
         banner.set_class(bool(hidden), "has-new")
 
+    # --- opening a trace --------------------------------------------------------------
+
+    def action_open(self) -> None:
+        trace = self.query_one(TraceList).selected
+        if trace is not None:
+            self.app.push_screen(TraceScreen(trace.trace_id))
+
+    @on(TraceList.Chosen)
+    def _chosen(self) -> None:
+        self.action_open()
+
     # --- follow mode ------------------------------------------------------------------
 
     @on(TraceList.CursorMoved)
@@ -143,11 +159,14 @@ class TracesScreen(Screen):
     # --- filter -----------------------------------------------------------------------
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # Focus now, not on the next refresh: keys typed right after "/" must land in it.
+        self.query_one("#filter-row").display = True
+        self.app.set_focus(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
         filter_input = self.query_one("#filter", Input)
         filter_input.value = ""
+        self.query_one("#filter-row").styles.clear_rule("display")
         self._apply_filter("")
         self.query_one(TraceList).focus()
 
@@ -156,7 +175,9 @@ class TracesScreen(Screen):
         self._apply_filter(event.value.strip())
 
     @on(Input.Submitted, "#filter")
-    def _filter_submitted(self) -> None:
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#filter-row").styles.clear_rule("display")
         self.query_one(TraceList).focus()
 
     def _apply_filter(self, text: str) -> None:

@@ -58,6 +58,9 @@ class TraceList(ScrollView, can_focus=True):
             super().__init__()
             self.index = index
 
+    class Chosen(Message):
+        """The row under the cursor was double-clicked."""
+
     def __init__(self, fetch_page: PageFetcher, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._fetch_page = fetch_page
@@ -214,4 +217,6 @@ class TraceList(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         index = self.scroll_offset.y + event.y - 1
         if 0 <= index < self.total and event.y >= 1:
+            if index == self.cursor and event.chain == 2:
+                self.post_message(self.Chosen())
             self.cursor = index

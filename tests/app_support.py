@@ -1,0 +1,56 @@
+"""What the app tests share: a store written the way the receiver writes, and waiting."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from opentelemetry.proto.trace.v1 import trace_pb2
+from otlp_builders import make_span, traces_request
+
+from tracedesk.otlp import ResourceTable, Signal, decode
+from tracedesk.store.writer import Writer
+from tracedesk.ui.app import ReceiverLine
+
+BASE = time.time_ns()
+RECEIVER = ReceiverLine("receiver 127.0.0.1:4317 (gRPC)", True)
+
+
+class Store:
+    """Writes traces the way the receiver does, into the file the app reads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer = Writer(path)
+        self.resources = ResourceTable()
+
+    def add_spans(self, spans_by_service: dict[str, list[trace_pb2.Span]]) -> None:
+        body = traces_request(spans_by_service).SerializeToString()
+        self.writer.apply(decode(Signal.TRACES, body, self.resources))
+        self.writer.commit()
+
+    def add_trace(self, tid: int, name: str, service: str = "svc", *, start_ms: int = 0,
+                  duration_ms: int = 10, spans: int = 2, error: bool = False) -> None:
+        rows = [make_span(tid, 1, None, name=name, start_ms=start_ms, duration_ms=duration_ms,
+                          base_ns=BASE, error=error)]
+        rows += [make_span(tid, s, 1, name=f"child {s}", start_ms=start_ms, base_ns=BASE)
+                 for s in range(2, spans + 1)]
+        self.add_spans({service: rows})
+
+
+async def settle(pilot, seconds: float = 0.3) -> None:
+    """Let polls fire and every worker finish, then let their results be drawn."""
+    await pilot.pause(seconds)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.05)
+
+
+def widget_text(widget) -> str:
+    """What the user sees in ``widget``'s part of the screen, as plain text lines.
+
+    Reads the screen's composited output (what the terminal would show), so it tests the
+    drawing, not the widget's data."""
+    region = widget.region
+    strips = widget.screen._compositor.render_strips()  # the frame as the terminal gets it
+    return "\n".join(strips[y].crop(region.x, region.right).text.rstrip()
+                     for y in range(region.y, region.bottom))

@@ -1,0 +1,232 @@
+"""The Trace screen (waterfall and span details), driven through Pilot over a real database."""
+
+from __future__ import annotations
+
+from app_support import BASE, RECEIVER, settle, widget_text
+from otlp_builders import kv, make_span, span_id, trace_id
+
+from tracedesk.ui.app import make_app
+from tracedesk.ui.screens.trace import TraceScreen
+from tracedesk.ui.widgets.span_details import SpanDetails
+from tracedesk.ui.widgets.waterfall import Waterfall
+
+SIZE = (130, 30)  # narrow enough that the details sit below the waterfall
+
+
+def checkout_trace(tid: int = 1, *, start_ms: int = 0) -> dict[str, list]:
+    """frontend GET /checkout → checkout place-order → (payments charge ✖, inventory reserve)."""
+    root = make_span(tid, 1, None, name="GET /checkout", start_ms=start_ms, duration_ms=100,
+                     base_ns=BASE)
+    place = make_span(tid, 2, 1, name="place-order", start_ms=start_ms + 5, duration_ms=90,
+                      base_ns=BASE, **{"order.id": "A-17"})
+    charge = make_span(tid, 3, 2, name="charge card", start_ms=start_ms + 10, duration_ms=60,
+                       base_ns=BASE, error=True)
+    event = charge.events.add()
+    event.name = "exception"
+    event.time_unix_nano = BASE + (start_ms + 30) * 1_000_000
+    event.attributes.append(kv("exception.type", "CardDeclined"))
+    reserve = make_span(tid, 4, 2, name="reserve stock", start_ms=start_ms + 72, duration_ms=20,
+                        base_ns=BASE)
+    return {"frontend": [root], "checkout": [place], "payments": [charge],
+            "inventory": [reserve]}
+
+
+def rows(app) -> list[str]:
+    """The waterfall as the user sees it, one string per span row (header excluded)."""
+    waterfall = app.screen.query_one(Waterfall)
+    return [waterfall.render_line(y).text.rstrip()
+            for y in range(1, min(len(waterfall.rows), waterfall.size.height - 1) + 1)]
+
+
+def selected_name(app) -> str:
+    row = app.screen.query_one(Waterfall).selected
+    assert row is not None
+    return row.span.name
+
+
+async def open_first_trace(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, TraceScreen)
+
+
+async def test_enter_opens_the_waterfall_with_tree_bars_and_details(store):
+    store.add_spans(checkout_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(170, 50)) as pilot:  # wide: details beside the waterfall
+        await open_first_trace(pilot)
+        shown = rows(app)
+        assert [line.split("  ")[0] for line in shown][:1] == ["▾ frontend GET /checkout"]
+        assert "├─ ▸" not in shown[1] and "└─ ▾ checkout place-order" in shown[1]
+        assert "├─   payments charge card" in shown[2]
+        assert "└─   inventory reserve stock" in shown[3]
+        assert "100ms" in shown[0] and "█" in shown[0]
+        assert "◆" in shown[2]  # the exception event on its bar
+        header = str(app.screen.query_one("#trace-header").render())
+        assert trace_id(1).hex() in header and "4 spans" in header and "1 errors" in header
+
+        await pilot.press("j")
+        await settle(pilot, 0.1)
+        shown = widget_text(app.screen.query_one(SpanDetails))
+        assert "place-order" in shown and "A-17" in shown
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, TraceScreen)
+
+
+async def test_collapse_and_expand_keep_the_cursor_on_the_span(store):
+    store.add_spans(checkout_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        await pilot.press("j", "space")
+        assert len(rows(app)) == 2 and "+2" in rows(app)[1] and "▸" in rows(app)[1]
+        assert selected_name(app) == "place-order"
+        await pilot.press("space")
+        assert len(rows(app)) == 4
+        await pilot.press("j", "minus")  # collapse all: only the root is left, selected
+        assert len(rows(app)) == 1 and selected_name(app) == "GET /checkout"
+        await pilot.press("plus")
+        assert len(rows(app)) == 4
+        await pilot.press("G", "h")  # left on a leaf goes to its parent
+        assert selected_name(app) == "place-order"
+        await pilot.press("h")  # left on an expanded span folds it
+        assert len(rows(app)) == 2
+        await pilot.press("l")
+        assert len(rows(app)) == 4
+
+
+async def test_late_spans_appear_keeping_cursor_and_folds(store):
+    store.add_spans(checkout_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        await pilot.press("j", "j", "j")  # reserve stock
+        assert selected_name(app) == "reserve stock"
+        late_child = make_span(1, 5, 4, name="UPDATE stock", start_ms=75, duration_ms=5,
+                               base_ns=BASE)
+        late_root_sibling = make_span(1, 6, 1, name="audit", start_ms=1, duration_ms=2,
+                                      base_ns=BASE)
+        store.add_spans({"inventory": [late_child], "frontend": [late_root_sibling]})
+        await settle(pilot)
+        names = [row.span.name for row in app.screen.query_one(Waterfall).rows]
+        assert names == ["GET /checkout", "audit", "place-order", "charge card",
+                         "reserve stock", "UPDATE stock"]
+        assert selected_name(app) == "reserve stock"
+        assert "6 spans" in str(app.screen.query_one("#trace-header").render())
+
+        await pilot.press("k", "k", "space")  # fold place-order, then more spans arrive
+        store.add_spans({"inventory": [make_span(1, 7, 4, name="commit", start_ms=85,
+                                                 duration_ms=1, base_ns=BASE)]})
+        await settle(pilot)
+        waterfall = app.screen.query_one(Waterfall)
+        assert [row.span.name for row in waterfall.rows] == ["GET /checkout", "audit",
+                                                             "place-order"]
+        assert selected_name(app) == "place-order" and "+4" in rows(app)[2]
+
+
+async def test_jumps_errors_parent_critical_path_find_and_zoom(store):
+    store.add_spans(checkout_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        await pilot.press("e")
+        assert selected_name(app) == "charge card"
+        await pilot.press("p")
+        assert selected_name(app) == "place-order"
+
+        await pilot.press("g", "right_square_bracket")
+        waterfall = app.screen.query_one(Waterfall)
+        assert waterfall.show_critical
+        # The root waited for place-order, which waited for reserve stock, which could only
+        # start once charge card had failed: all on the path, visited in tree order.
+        assert selected_name(app) == "place-order"
+        await pilot.press("right_square_bracket")
+        assert selected_name(app) == "charge card"
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert selected_name(app) == "GET /checkout"  # wrapped around
+
+        await pilot.press("g", "space")  # fold everything under the root, then find
+        await pilot.press("slash", *"charge", "enter")
+        assert selected_name(app) == "charge card"  # found inside a folded subtree
+        assert "find 1" in str(app.screen.query_one("#find-label").render())
+
+        await pilot.press("z")
+        header = app.screen.query_one(Waterfall).render_line(0).text
+        assert "zoomed" in header
+        assert waterfall.zoomed == span_id(3).hex()
+        # The zoomed span fills the bar column; its parent overflows both edges.
+        await pilot.press("escape")  # clears the find first
+        assert waterfall.zoomed is not None and not waterfall.matches
+        await pilot.press("escape")  # then the zoom
+        assert waterfall.zoomed is None
+        await pilot.press("escape")  # then leaves
+        assert not isinstance(app.screen, TraceScreen)
+
+
+async def test_copy_ids_to_the_clipboard(store):
+    store.add_spans(checkout_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        await pilot.press("y")
+        assert app.clipboard == trace_id(1).hex()
+        await pilot.press("j", "Y")
+        assert app.clipboard == span_id(2).hex()
+
+
+async def test_orphans_and_hostile_names_are_shown_literally(store):
+    root = make_span(9, 1, None, name="[@click=app.quit]boom", base_ns=BASE, duration_ms=50)
+    orphan = make_span(9, 2, 77, name="[bold red]x[/] \x1b[31mred", base_ns=BASE,
+                       start_ms=5)
+    store.add_spans({"[b]svc[/b]": [root, orphan]})
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        shown = rows(app)
+        assert "[b]svc[/b] [@click=app.quit]boom" in shown[0]
+        assert "⤒ " in shown[1] and "[bold red]x[/] ·[31mred" in shown[1]
+        await pilot.click(Waterfall, offset=(20, 1))
+        await pilot.click(Waterfall, offset=(20, 1), times=2)
+        await settle(pilot)
+        assert app.is_running and isinstance(app.screen, TraceScreen)
+
+
+async def test_links_open_the_linked_trace_at_the_span(store):
+    target = make_span(2, 5, None, name="consume order", base_ns=BASE, start_ms=200)
+    store.add_spans({"worker": [target]})
+    source = make_span(1, 1, None, name="publish order", base_ns=BASE)
+    link = source.links.add()
+    link.trace_id, link.span_id = trace_id(2), span_id(5)
+    missing = source.links.add()
+    missing.trace_id, missing.span_id = trace_id(404), span_id(1)
+    store.add_spans({"frontend": [source]})
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("j", "enter")  # the older trace: the link's source
+        await settle(pilot)
+        assert selected_name(app) == "publish order"
+        await pilot.press("tab")
+        await settle(pilot, 0.1)
+        details = app.screen.query_one(SpanDetails)
+        assert app.focused is details or details in app.focused.ancestors
+        while "OptionList" not in type(app.focused).__mro__.__repr__():
+            await pilot.press("tab")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TraceScreen) and app.screen.trace_id == trace_id(2).hex()
+        assert selected_name(app) == "consume order"
+
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen.trace_id == trace_id(1).hex()
+        await pilot.press("tab")
+        while "OptionList" not in type(app.focused).__mro__.__repr__():
+            await pilot.press("tab")
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert app.screen.trace_id == trace_id(1).hex()
+        assert any("not stored" in str(n.message) for n in app._notifications)

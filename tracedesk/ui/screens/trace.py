@@ -1,0 +1,235 @@
+"""The Trace screen: one trace's span waterfall with the selected span's details."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal
+from textual.events import Resize
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+
+from tracedesk.analysis.waterfall import SpanTree, build_tree, format_duration, self_time_ns
+from tracedesk.model import TraceSummary
+from tracedesk.store.reader import Reader
+from tracedesk.ui.text import clean, format_clock, service_colour
+from tracedesk.ui.widgets.span_details import SpanContext, SpanDetails
+from tracedesk.ui.widgets.status_bar import StatusBar
+from tracedesk.ui.widgets.waterfall import Waterfall
+
+WIDE_LAYOUT_COLUMNS = 150  # from this width the details sit beside the waterfall
+DETAILS_DELAY_SECONDS = 0.03  # holding j redraws the waterfall, not the details each row
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    summary: TraceSummary
+    tree: SpanTree
+
+
+class TraceScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="trace.back"),
+        Binding("slash", "find", "Find", id="trace.find"),
+        Binding("y", "copy_trace_id", "Copy trace id", id="trace.copy_trace_id"),
+        Binding("Y", "copy_span_id", "Copy span id", show=False, id="trace.copy_span_id"),
+    ]
+
+    def __init__(self, trace_id: str, span_id: str | None = None) -> None:
+        super().__init__(classes="trace-screen")
+        self.trace_id = trace_id
+        self._select = span_id  # a span to select once the trace has loaded
+        self._seq: int | None = None  # the trace's change counter when last loaded
+        self._summary: TraceSummary | None = None
+        self._resources: dict[int, dict[str, Any]] = {}
+        self._details_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"trace {self.trace_id} · loading…"), id="trace-header")
+        with Horizontal(id="find-row"):
+            yield Static("find", id="find-label")
+            yield Input(placeholder="span or service name (enter keeps, escape clears)",
+                        id="find")
+        with Container(id="trace-body"):
+            yield Waterfall(id="waterfall")
+            yield SpanDetails(id="span-details")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Waterfall).focus()
+        self.reload()
+
+    def on_resize(self, event: Resize) -> None:
+        self.query_one("#trace-body").set_class(event.size.width >= WIDE_LAYOUT_COLUMNS, "wide")
+
+    # --- data -------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the trace if it changed since it was loaded (called on every commit)."""
+        self._load(self._seq)
+
+    @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
+    def _load(self, seen_seq: int | None) -> None:
+        def query(reader: Reader) -> _Loaded | None:
+            summary = reader.trace(self.trace_id)
+            if summary is None or summary.seq == seen_seq:
+                return None
+            return _Loaded(summary, build_tree(reader.spans(self.trace_id)))
+
+        loaded = self.app.data.read(query)
+        if loaded is not None:
+            self.app.call_from_thread(self._show, loaded)
+        elif seen_seq is None:
+            self.app.call_from_thread(self._missing)
+
+    def _show(self, loaded: _Loaded) -> None:
+        self._seq = loaded.summary.seq
+        self._summary = loaded.summary
+        self._show_header(loaded.summary)
+        waterfall = self.query_one(Waterfall)
+        select, self._select = self._select, None
+        waterfall.set_tree(loaded.tree, select=select)
+        if select is not None and select not in loaded.tree:
+            self.notify(f"Span {clean(select)} is not in this trace (not received yet?).",
+                        severity="warning", timeout=6, markup=False)
+        self._schedule_details()
+
+    def _missing(self) -> None:
+        self.query_one("#trace-header", Static).update(
+            Text(f"trace {self.trace_id} is not stored", style="bold #ff5f5f"))
+        self.query_one(Waterfall).set_tree(build_tree([]))
+
+    def _show_header(self, t: TraceSummary) -> None:
+        header = Text(no_wrap=True, overflow="ellipsis")
+        header.append("trace ", style="dim")
+        header.append(t.trace_id, style="bold")
+        header.append("  ")
+        header.append(clean(t.root_service_name), style=service_colour(t.root_service_name))
+        header.append(" ")
+        header.append(clean(t.root_span_name) if t.has_root else "(root span not received)",
+                      style="bold" if t.has_root else "dim")
+        header.append(f"  {format_clock(t.start_time_unix_nano)}", style="dim")
+        header.append(f"  {format_duration(t.duration_ns)}")
+        header.append(f"  {t.span_count:,} spans")
+        header.append(f"  {len(t.services)} services", style="dim")
+        if t.error_count:
+            header.append(f"  ✖ {t.error_count} errors", style="bold #ff5f5f")
+        self.query_one("#trace-header", Static).update(header)
+
+    # --- details ----------------------------------------------------------------------
+
+    @on(Waterfall.Selected)
+    def _selected(self) -> None:
+        self._schedule_details()
+
+    def _schedule_details(self) -> None:
+        if self._details_timer is not None:
+            self._details_timer.stop()
+        self._details_timer = self.set_timer(DETAILS_DELAY_SECONDS, self._show_details)
+
+    def _show_details(self) -> None:
+        waterfall = self.query_one(Waterfall)
+        row, tree = waterfall.selected, waterfall.span_tree
+        details = self.query_one(SpanDetails)
+        if row is None or tree is None:
+            details.show(None, None)
+            return
+        span = row.span
+        resource = self._resources.get(span.resource_id)
+        if resource is None:
+            self._load_resource(span.resource_id)
+            resource = {}
+        parent_id = tree.parent_of(span.span_id)
+        parent_name = tree.spans[parent_id].name if parent_id else None
+        details.show(span, SpanContext(
+            trace_start_ns=tree.start_ns,
+            self_time_ns=self_time_ns(tree, span.span_id),
+            resource=resource,
+            parent_name=parent_name,
+            orphan=row.orphan,
+            descendant_count=row.child_count,
+        ))
+
+    @work(thread=True, group="resources", exit_on_error=False)
+    def _load_resource(self, resource_id: int) -> None:
+        attributes = self.app.data.read(lambda r: r.resource(resource_id))
+        self.app.call_from_thread(self._resource_loaded, resource_id, attributes)
+
+    def _resource_loaded(self, resource_id: int, attributes: dict[str, Any]) -> None:
+        self._resources[resource_id] = attributes
+        self._show_details()
+
+    # --- links ------------------------------------------------------------------------
+
+    @on(SpanDetails.LinkChosen)
+    def _link_chosen(self, event: SpanDetails.LinkChosen) -> None:
+        self._follow_link(event.trace_id, event.span_id)
+
+    @work(thread=True, group="link", exit_on_error=False)
+    def _follow_link(self, trace_id: str, span_id: str) -> None:
+        stored = self.app.data.read(lambda r: r.trace(trace_id)) is not None
+        self.app.call_from_thread(self._open_link, trace_id, span_id, stored)
+
+    def _open_link(self, trace_id: str, span_id: str, stored: bool) -> None:
+        if not stored:
+            self.notify(f"The linked trace {clean(trace_id)} is not stored.",
+                        severity="warning", timeout=6, markup=False)
+        elif trace_id == self.trace_id:
+            if not self.query_one(Waterfall).select(span_id):
+                self.notify(f"Span {clean(span_id)} is not in this trace.", severity="warning",
+                            markup=False)
+            self.query_one(Waterfall).focus()
+        else:
+            self.app.push_screen(TraceScreen(trace_id, span_id))
+
+    # --- keys -------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        """Escape undoes the latest thing first: find, then zoom, then leaves the trace."""
+        waterfall = self.query_one(Waterfall)
+        find = self.query_one("#find", Input)
+        if find.value or find.has_focus:
+            find.value = ""
+            self.query_one("#find-row").remove_class("visible")
+            self.query_one("#find-row").styles.clear_rule("display")
+            waterfall.find("")
+            waterfall.focus()
+        elif not waterfall.reset_zoom():
+            self.app.pop_screen()
+
+    def action_find(self) -> None:
+        self.query_one("#find-row").add_class("visible")
+        # Focus now, not on the next refresh: keys typed right after "/" must land in it.
+        self.query_one("#find-row").display = True
+        self.app.set_focus(self.query_one("#find", Input))
+
+    @on(Input.Changed, "#find")
+    def _find_changed(self, event: Input.Changed) -> None:
+        count = self.query_one(Waterfall).find(event.value.strip())
+        self.query_one("#find-label", Static).update(
+            f"find {count}" if event.value.strip() else "find")
+
+    @on(Input.Submitted, "#find")
+    def _find_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#find-row").styles.clear_rule("display")
+        self.query_one(Waterfall).focus()
+
+    def action_copy_trace_id(self) -> None:
+        self._copy("trace id", self.trace_id)
+
+    def action_copy_span_id(self) -> None:
+        span_id = self.query_one(Waterfall).selected_id
+        if span_id:
+            self._copy("span id", span_id)
+
+    def _copy(self, what: str, value: str) -> None:
+        self.app.copy_to_clipboard(value)
+        self.notify(f"Copied {what} {clean(value)}", timeout=3, markup=False)

@@ -1,0 +1,429 @@
+"""The span waterfall: a virtualized tree of spans with time bars, drawn line by line.
+
+Layout work (tree, visible rows, critical path) lives in ``tracedesk.analysis``; this widget
+keeps the user's state across reloads (cursor, collapsed spans, zoom, find) by span id, and
+draws only the lines on screen, so a 10,000-span trace costs what 40 rows cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tracedesk.analysis.waterfall import (
+    SpanTree,
+    WaterfallRow,
+    bar,
+    critical_path,
+    critical_segments,
+    event_positions,
+    flatten,
+    format_duration,
+    ruler,
+    tree_prefix,
+)
+from tracedesk.model import StatusCode
+from tracedesk.ui.text import clean, fit, service_colour
+
+DURATION_WIDTH = 9
+EXPANDED, COLLAPSED, LEAF = "▾ ", "▸ ", "  "
+EVENT_MARK = "◆"
+
+DIM = Style(dim=True)
+HEADER = Style(bold=True, color="#87afd7")
+CURSOR = Style(bgcolor="#264f78")
+ERROR = Style(color="#ff5f5f", bold=True)
+MATCH = Style(bgcolor="#5f5f00")
+CRITICAL = Style(color="#ffaf00", bold=True)
+OFF_PATH = Style(color="#4e4e4e")
+EVENT = Style(color="#ffffff", bold=True)
+EXCEPTION_EVENT = Style(color="#ff5f5f", bold=True)
+
+
+class Waterfall(ScrollView, can_focus=True):
+    """Shows a ``SpanTree``; ``set_tree`` again with newer data keeps the user's place."""
+
+    BINDINGS = [
+        Binding("j,down", "cursor_down", "Down", show=False, id="waterfall.down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="waterfall.up"),
+        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False,
+                id="waterfall.page_down"),
+        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="waterfall.page_up"),
+        Binding("g,home", "first", "First", show=False, id="waterfall.first"),
+        Binding("G,end", "last", "Last", show=False, id="waterfall.last"),
+        Binding("h,left", "collapse_or_parent", "Collapse / parent", show=False,
+                id="waterfall.collapse"),
+        Binding("l,right", "expand", "Expand", show=False, id="waterfall.expand"),
+        Binding("space,enter", "toggle", "Fold", id="waterfall.toggle"),
+        Binding("minus", "collapse_all", "Collapse all", show=False,
+                id="waterfall.collapse_all"),
+        Binding("plus,equals_sign", "expand_all", "Expand all", show=False,
+                id="waterfall.expand_all"),
+        Binding("p", "parent", "Parent", show=False, id="waterfall.parent"),
+        Binding("e", "next_error", "Next error", id="waterfall.next_error"),
+        Binding("E", "previous_error", "Previous error", show=False,
+                id="waterfall.previous_error"),
+        Binding("c", "toggle_critical", "Critical path", id="waterfall.critical"),
+        Binding("right_square_bracket", "next_critical", "Next on critical path", show=False,
+                id="waterfall.next_critical"),
+        Binding("left_square_bracket", "previous_critical", "Previous on critical path",
+                show=False, id="waterfall.previous_critical"),
+        Binding("n", "next_match", "Next match", show=False, id="waterfall.next_match"),
+        Binding("N", "previous_match", "Previous match", show=False,
+                id="waterfall.previous_match"),
+        Binding("z", "zoom", "Zoom", id="waterfall.zoom"),
+    ]
+
+    cursor: reactive[int] = reactive(0, repaint=False, always_update=True)
+
+    class Selected(Message):
+        """The span under the cursor changed (None: the trace has no spans)."""
+
+        def __init__(self, span_id: str | None) -> None:
+            super().__init__()
+            self.span_id = span_id
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.span_tree: SpanTree | None = None
+        self.rows: list[WaterfallRow] = []
+        self.collapsed: set[str] = set()
+        self.zoomed: str | None = None  # span id the time axis is zoomed to
+        self.show_critical = False
+        self.matches: frozenset[str] = frozenset()
+        self._index: dict[str, int] = {}
+        self._order: list[str] = []  # every span id in tree order, collapsed or not
+        self._position: dict[str, int] = {}
+        self._critical: dict[str, list[tuple[int, int]]] | None = None
+        self._critical_order: list[str] | None = None
+
+    # --- data -------------------------------------------------------------------------
+
+    def set_tree(self, tree: SpanTree, select: str | None = None) -> None:
+        """Show ``tree``. The selected span stays selected (or ``select`` becomes it)."""
+        keep = select or self.selected_id
+        self.span_tree = tree
+        self.collapsed &= tree.spans.keys()
+        if self.zoomed not in tree.spans:
+            self.zoomed = None
+        self.matches = self.matches & tree.spans.keys()
+        self._order = [row.span_id for row in flatten(tree)]
+        self._position = {span_id: i for i, span_id in enumerate(self._order)}
+        self._critical = self._critical_order = None
+        self._reflow(keep)
+
+    def _reflow(self, keep: str | None) -> None:
+        """Rebuild the visible rows, keeping ``keep`` under the cursor if it is visible."""
+        if self.span_tree is None:
+            return
+        self.rows = flatten(self.span_tree, self.collapsed)
+        self._index = {row.span_id: i for i, row in enumerate(self.rows)}
+        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        index = self._index.get(keep, min(self.cursor, len(self.rows) - 1)) if keep else 0
+        self.cursor = max(index, 0)
+        self.refresh()
+
+    @property
+    def selected(self) -> WaterfallRow | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
+    @property
+    def selected_id(self) -> str | None:
+        row = self.selected
+        return row.span_id if row else None
+
+    def select(self, span_id: str) -> bool:
+        """Move to ``span_id``, expanding its ancestors. False if the trace lacks it."""
+        if self.span_tree is None or span_id not in self.span_tree:
+            return False
+        hidden = [a for a in self.span_tree.ancestors(span_id) if a in self.collapsed]
+        if hidden:
+            self.collapsed.difference_update(hidden)
+            self._reflow(span_id)
+        else:
+            self.cursor = self._index[span_id]
+        return True
+
+    def find(self, text: str) -> int:
+        """Highlight spans whose name or service contains ``text`` (any case) and move to
+        the first one at or after the cursor. Returns how many match."""
+        needle = text.casefold()
+        spans = self.span_tree.spans if self.span_tree else {}
+        self.matches = frozenset(
+            span_id for span_id, span in spans.items()
+            if needle and (needle in span.name.casefold()
+                           or needle in span.service_name.casefold()))
+        if self.matches and self.selected_id not in self.matches:
+            self._jump(self.matches, forward=True)
+        self.refresh()
+        return len(self.matches)
+
+    # --- drawing ----------------------------------------------------------------------
+
+    def _columns(self) -> tuple[int, int]:
+        """Widths of the name column and the bar column."""
+        width = self.size.width
+        name = max(12, min(72, width * 2 // 5))
+        return name, max(0, width - name - DURATION_WIDTH - 1)
+
+    def _view(self) -> tuple[int, int]:
+        assert self.span_tree is not None
+        if self.zoomed is not None:
+            span = self.span_tree.spans[self.zoomed]
+            return span.start_time_unix_nano, max(span.end_time_unix_nano,
+                                                  span.start_time_unix_nano + 1)
+        return self.span_tree.start_ns, max(self.span_tree.end_ns, self.span_tree.start_ns + 1)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self.span_tree is None or not self.rows:
+            text = "loading…" if self.span_tree is None else "no spans"
+            return Strip([Segment(fit(text, width), DIM)] if y == 0 else []
+                         ).adjust_cell_length(width)
+        name_width, bar_width = self._columns()
+        view_start, view_end = self._view()
+        if y == 0:
+            label = "span" if self.zoomed is None else "span (zoomed: z to reset)"
+            return Strip([
+                Segment(fit(label, name_width) + " ", HEADER),
+                Segment(f"{'duration':>{DURATION_WIDTH - 1}} ", HEADER),
+                Segment(ruler(view_start, view_end, bar_width), HEADER),
+            ]).adjust_cell_length(width)
+        index = self.scroll_offset.y + y - 1
+        if index >= len(self.rows):
+            return Strip.blank(width)
+        row = self.rows[index]
+        duration = format_duration(row.span.duration_ns).rjust(DURATION_WIDTH - 1) + " "
+        strip = Strip([*self._name_cell(row, name_width), Segment(duration),
+                       *self._bar_cells(row, view_start, view_end, bar_width)])
+        strip = strip.adjust_cell_length(width)
+        if index == self.cursor:
+            strip = strip.apply_style(CURSOR)
+        return strip
+
+    def _name_cell(self, row: WaterfallRow, width: int) -> list[Segment]:
+        span = row.span
+        prefix = tree_prefix(row)
+        if len(prefix) > width // 2:  # very deep trees: keep the innermost levels
+            prefix = "…" + prefix[len(prefix) - width // 2 + 1:]
+        marker = COLLAPSED if row.collapsed else EXPANDED if row.has_children else LEAF
+        service = clean(span.service_name)
+        hidden = f" +{row.child_count}" if row.collapsed else ""
+        orphan = "⤒ " if row.orphan else ""  # its parent has not arrived
+        error = span.status_code == StatusCode.ERROR
+        name_style = ERROR if error else None
+        if span.span_id in self.matches:
+            name_style = (name_style or Style()) + MATCH
+        used = len(prefix) + len(marker) + len(orphan)
+        room = max(0, width - used - len(hidden))
+        name = clean(span.name)
+        service_room = min(len(service) + 1, max(0, room - min(len(name), room // 2)))
+        segments = [
+            Segment(prefix, DIM),
+            Segment(marker, DIM),
+            Segment(orphan, DIM),
+            Segment(fit(service, service_room), Style(color=service_colour(span.service_name))),
+            Segment(fit(name, room - service_room), name_style),
+            Segment(hidden, DIM),
+        ]
+        return [*Strip(segments).adjust_cell_length(width), Segment(" ")]
+
+    def _bar_cells(self, row: WaterfallRow, view_start: int, view_end: int,
+                   width: int) -> list[Segment]:
+        if width <= 0:
+            return []
+        span = row.span
+        error = span.status_code == StatusCode.ERROR
+        base = Style(color="#ff5f5f" if error else service_colour(span.service_name))
+        cells = list(bar(span.start_time_unix_nano, span.end_time_unix_nano, view_start,
+                         view_end, width))
+        styles: list[Style | None] = [base] * width
+        if self.show_critical:
+            hot = self._critical_cells(span.span_id, view_start, view_end, width)
+            styles = [CRITICAL if i in hot else OFF_PATH for i in range(width)]
+        thrown = [e for e in span.events if e.get("name") == "exception"]
+        exceptions = set(event_positions(replace(span, events=thrown), view_start, view_end,
+                                         width)) if thrown else set()
+        for pos in event_positions(span, view_start, view_end, width):
+            cells[pos] = EVENT_MARK
+            styles[pos] = EXCEPTION_EVENT if pos in exceptions else EVENT
+        return [Segment(char, style) for char, style in zip(cells, styles, strict=True)]
+
+    def _critical_cells(self, span_id: str, view_start: int, view_end: int,
+                        width: int) -> set[int]:
+        segments = self._critical_segments().get(span_id, ())
+        span_ns = max(view_end - view_start, 1)
+        cells: set[int] = set()
+        for start, end in segments:
+            lo = max(0, (start - view_start) * width // span_ns)
+            hi = min(width, -((view_start - end) * width // span_ns))
+            cells.update(range(lo, max(hi, lo + 1)))
+        return cells
+
+    def _critical_segments(self) -> dict[str, list[tuple[int, int]]]:
+        if self._critical is None and self.span_tree is not None:
+            self._critical = critical_segments(self.span_tree)
+        return self._critical or {}
+
+    # --- cursor -----------------------------------------------------------------------
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh_line(old - self.scroll_offset.y + 1)
+        self.refresh_line(new - self.scroll_offset.y + 1)
+        visible = max(1, self.size.height - 1)
+        top = self.scroll_offset.y
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + visible:
+            self.scroll_to(y=new - visible + 1, animate=False)
+        self.post_message(self.Selected(self.selected_id))
+
+    def _move(self, delta: int) -> None:
+        if self.rows:
+            self.cursor = max(0, min(len(self.rows) - 1, self.cursor + delta))
+
+    def action_cursor_down(self) -> None:
+        self._move(1)
+
+    def action_cursor_up(self) -> None:
+        self._move(-1)
+
+    def action_page_down(self) -> None:
+        self._move(max(1, self.size.height - 2))
+
+    def action_page_up(self) -> None:
+        self._move(-max(1, self.size.height - 2))
+
+    def action_first(self) -> None:
+        self._move(-len(self.rows))
+
+    def action_last(self) -> None:
+        self._move(len(self.rows))
+
+    def on_click(self, event: events.Click) -> None:
+        index = self.scroll_offset.y + event.y - 1
+        if event.y >= 1 and 0 <= index < len(self.rows):
+            if index == self.cursor and event.chain == 2:
+                self.action_toggle()
+            self.cursor = index
+
+    # --- folding ----------------------------------------------------------------------
+
+    def action_toggle(self) -> None:
+        row = self.selected
+        if row is None or not row.has_children:
+            return
+        self.collapsed.symmetric_difference_update({row.span_id})
+        self._reflow(row.span_id)
+
+    def action_collapse_or_parent(self) -> None:
+        row = self.selected
+        if row is None:
+            return
+        if row.has_children and not row.collapsed:
+            self.action_toggle()
+        else:
+            self.action_parent()
+
+    def action_expand(self) -> None:
+        row = self.selected
+        if row is not None and row.collapsed:
+            self.action_toggle()
+
+    def action_collapse_all(self) -> None:
+        if self.span_tree is None:
+            return
+        keep = self.selected_id
+        self.collapsed = {s for s, kids in self.span_tree.children.items() if kids}
+        # The cursor goes to the root holding the span it was on.
+        root = (self.span_tree.ancestors(keep) or [keep])[0] if keep else None
+        self._reflow(root)
+
+    def action_expand_all(self) -> None:
+        self.collapsed.clear()
+        self._reflow(self.selected_id)
+
+    # --- jumps ------------------------------------------------------------------------
+
+    def action_parent(self) -> None:
+        tree, selected = self.span_tree, self.selected_id
+        parent = tree.parent_of(selected) if tree and selected else None
+        if parent is not None:
+            self.select(parent)
+
+    def _jump(self, targets: Iterable[str], *, forward: bool) -> bool:
+        """Select the next (or previous) span of ``targets`` in tree order, wrapping."""
+        positions = sorted(self._position[t] for t in targets if t in self._position)
+        if not positions:
+            return False
+        here = self._position.get(self.selected_id or "", -1)
+        if forward:
+            after = [p for p in positions if p > here]
+            target = after[0] if after else positions[0]
+        else:
+            before = [p for p in positions if p < here]
+            target = before[-1] if before else positions[-1]
+        return self.select(self._order[target])
+
+    def _errors(self) -> list[str]:
+        spans = self.span_tree.spans if self.span_tree else {}
+        return [s for s, span in spans.items() if span.status_code == StatusCode.ERROR]
+
+    def action_next_error(self) -> None:
+        if not self._jump(self._errors(), forward=True):
+            self.notify("No error spans in this trace.", timeout=3)
+
+    def action_previous_error(self) -> None:
+        if not self._jump(self._errors(), forward=False):
+            self.notify("No error spans in this trace.", timeout=3)
+
+    def _critical_path(self) -> list[str]:
+        if self._critical_order is None and self.span_tree is not None:
+            self._critical_order = critical_path(self.span_tree)
+        return self._critical_order or []
+
+    def action_toggle_critical(self) -> None:
+        self.show_critical = not self.show_critical
+        self.refresh()
+
+    def action_next_critical(self) -> None:
+        self.show_critical = True
+        self._jump(self._critical_path(), forward=True)
+        self.refresh()
+
+    def action_previous_critical(self) -> None:
+        self.show_critical = True
+        self._jump(self._critical_path(), forward=False)
+        self.refresh()
+
+    def action_next_match(self) -> None:
+        self._jump(self.matches, forward=True)
+
+    def action_previous_match(self) -> None:
+        self._jump(self.matches, forward=False)
+
+    # --- zoom -------------------------------------------------------------------------
+
+    def action_zoom(self) -> None:
+        """Zoom the time axis to the selected span; on the zoomed span itself, zoom out."""
+        selected = self.selected_id
+        self.zoomed = None if selected == self.zoomed else selected
+        self.refresh()
+
+    def reset_zoom(self) -> bool:
+        if self.zoomed is None:
+            return False
+        self.zoomed = None
+        self.refresh()
+        return True
+
