@@ -219,3 +219,26 @@ def test_the_child_gets_every_receiver_setting_as_a_flag(tmp_path, monkeypatch):
     from tracedesk.cli import build_parser, settings_from
 
     assert settings_from(build_parser().parse_args(command[3:])) == settings
+
+
+def test_the_child_stops_when_the_viewer_dies_abruptly(tmp_path):
+    """A viewer killed with -9 (or whose terminal closed) must not leave its receiver behind."""
+    viewer_code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from tracedesk.config import Settings\n"
+        "from tracedesk.receiver.child import ChildReceiver\n"
+        "status = ChildReceiver().start(Settings(db_path=Path(sys.argv[1]), grpc_port=0,"
+        " http_port=0))\n"
+        "print(status.mode, status.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    viewer = subprocess.Popen([sys.executable, "-c", viewer_code, str(tmp_path / "t.db")],
+                              stdout=subprocess.PIPE, text=True, env=clean_env(tmp_path))
+    assert viewer.stdout is not None
+    mode, pid = viewer.stdout.readline().split()
+    assert mode == "started"
+    os.kill(viewer.pid, signal.SIGKILL)
+    viewer.wait()
+    wait_gone(int(pid))
+    assert running_receiver(tmp_path / "t.db") is None

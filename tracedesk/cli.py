@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Receive OTLP traces, logs and metrics over gRPC and HTTP and store them "
                     "in SQLite until interrupted (Ctrl-C or SIGTERM).")
     _add_settings_flags(serve, DB_FLAGS + LISTEN_FLAGS + RECEIVER_FLAGS)
+    # Set by the app for the receiver it starts: stop when the app's end of stdin closes.
+    serve.add_argument("--stop-on-stdin-eof", action="store_true", help=argparse.SUPPRESS)
 
     demo = sub.add_parser(
         "demo", help="send realistic telemetry from a fictional shop to a receiver",
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from tracedesk.receiver.serve import serve
 
-            return serve(settings_from(args))
+            return serve(settings_from(args), stop_on_stdin_eof=args.stop_on_stdin_eof)
         if args.command == "demo":
             from tracedesk.demo.run import run_demo
 

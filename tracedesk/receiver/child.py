@@ -62,7 +62,7 @@ def serve_command(settings: Settings) -> list[str]:
     or config file it happens to see.
     """
     return [
-        sys.executable, "-m", "tracedesk", "serve",
+        sys.executable, "-m", "tracedesk", "serve", "--stop-on-stdin-eof",
         "--db", str(settings.db_path),
         "--host", settings.host,
         "--grpc-port", str(settings.grpc_port),
@@ -165,7 +165,9 @@ class ChildReceiver:
         """Run `tracedesk serve`; the flag is True when another receiver took the database."""
         try:
             proc = subprocess.Popen(
-                serve_command(settings), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                # We keep the stdin pipe's write end: it closes when we exit, however we
+                # exit, and the child stops then (see --stop-on-stdin-eof).
+                serve_command(settings), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True, errors="replace",
                 start_new_session=True, env=self._env)
         except OSError as exc:

@@ -65,8 +65,10 @@ class Receiver:
             self.ingest.close()
 
 
-def serve(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run `tracedesk serve` until SIGINT/SIGTERM; return the exit code."""
+def serve(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr, *,
+          stop_on_stdin_eof: bool = False) -> int:
+    """Run `tracedesk serve` until SIGINT/SIGTERM (or, if asked, until stdin closes);
+    return the exit code."""
     # Decoding holds the GIL for milliseconds; switching sooner lets the threads that
     # answer finished Exports run in between, which shortens every request's wait.
     sys.setswitchinterval(0.0005)
@@ -81,13 +83,14 @@ def serve(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr
         print(f"tracedesk: cannot lock {lock.path}: {exc}", file=err)
         return 1
     try:
-        return _serve_locked(settings, lock, out, err)
+        return _serve_locked(settings, lock, out, err, stop_on_stdin_eof)
     finally:
         # Only after the writer has committed everything may another receiver take over.
         lock.release()
 
 
-def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: TextIO) -> int:
+def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: TextIO,
+                  stop_on_stdin_eof: bool) -> int:
     receiver = Receiver(settings)
     try:
         receiver.start()
@@ -101,6 +104,9 @@ def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: Text
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if stop_on_stdin_eof:
+        threading.Thread(target=_stop_at_eof, args=(stop,), name="parent-watch",
+                         daemon=True).start()
     host = settings.host
     # Published before "Ready." so whoever waits for that line finds the details in place.
     lock.publish(ReceiverInfo(pid=os.getpid(), host=host, grpc_port=receiver.grpc_port,
@@ -120,6 +126,19 @@ def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: Text
     _say(out, f"stopped: stored {accepted['TRACES']} spans, {accepted['LOGS']} log records, "
               f"{accepted['METRICS']} metric points")
     return 0
+
+
+def _stop_at_eof(stop: threading.Event) -> None:
+    """A viewer that starts us holds our stdin open; when it dies, however abruptly (kill -9,
+    a closed terminal), the pipe ends and we stop instead of running on unowned."""
+    # os.read on the descriptor: a daemon thread blocked inside sys.stdin's buffered reader
+    # would abort the interpreter at exit (it holds the buffer's lock).
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    stop.set()
 
 
 def _say(out: TextIO, text: str) -> None:
