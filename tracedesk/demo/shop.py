@@ -36,10 +36,10 @@ MAX_PENDING_LOGS = 20_000
 
 class Shop(flows.Flows):
     """Generates the shop's telemetry. With a seed, the same seed yields the same requests
-    (names, structure, timing, attributes); ids are always fresh."""
+    (names, structure, timing, attributes); ids are fresh unless ``repeat_ids``."""
 
-    def __init__(self, seed: int | None = None) -> None:
-        super().__init__(seed)
+    def __init__(self, seed: int | None = None, *, repeat_ids: bool = False) -> None:
+        super().__init__(seed, repeat_ids=repeat_ids)
         self._resources = {
             name: resource_for(name, str(uuid.UUID(int=self._ids.getrandbits(128), version=4)))
             for name in SERVICES}

@@ -80,11 +80,12 @@ RpcHandler = Callable[[SpanDraft, int], tuple[int, int, str]]
 class SpanBuilder:
     """Random timing, ids and the common span shapes (HTTP, gRPC, SQL, Redis, Kafka)."""
 
-    def __init__(self, seed: int | None) -> None:
+    def __init__(self, seed: int | None, *, repeat_ids: bool = False) -> None:
         self.rng = random.Random(seed)
         # Ids come from their own generator so that a seed repeats what happens without
         # repeating ids, which would overwrite earlier runs' spans in the same database.
-        self._ids = random.Random()
+        # Pictures and tests that must be identical on every run ask for repeated ids.
+        self._ids = random.Random(seed if repeat_ids and seed is not None else None)
         # Whatever varies with how often the caller collects (background logs, gauges,
         # time spread) draws from here, so it cannot shift the scenarios.
         self.side_rng = random.Random(None if seed is None else seed + 1)

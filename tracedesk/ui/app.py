@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding
@@ -14,7 +15,8 @@ from textual.binding import Binding
 from tracedesk.store.reader import Totals
 from tracedesk.ui.data import DataSource
 from tracedesk.ui.screens.traces import TracesScreen
-from tracedesk.ui.widgets.status_bar import StatusBar
+from tracedesk.ui.text import reset_service_colours
+from tracedesk.ui.widgets.status_bar import StatusBar, status_text
 
 POLL_SECONDS = 0.25
 RATE_WINDOW_SECONDS = 5.0
@@ -43,6 +45,7 @@ class TracedeskApp(App):
                  clock: Callable[[], float] = time.monotonic,
                  poll_seconds: float = POLL_SECONDS) -> None:
         super().__init__()
+        reset_service_colours()
         self.data = data
         self.receiver = receiver
         self._clock = clock
@@ -50,6 +53,7 @@ class TracedeskApp(App):
         self._version: int | None = None
         self._samples: list[tuple[float, int]] = []  # (time, stored spans) for the rate
         self._totals: Totals | None = None
+        self.status: Text | None = None  # the status line last shown, for new screens
 
     def on_mount(self) -> None:
         self.switch_mode("traces")
@@ -89,8 +93,10 @@ class TracedeskApp(App):
         if len(self._samples) >= 2 and now > self._samples[0][0]:
             (t0, s0), (t1, s1) = self._samples[0], self._samples[-1]
             rate = max(0.0, (s1 - s0) / (t1 - t0)) if t1 > t0 else None
+        self.status = status_text(self.receiver.text, self.receiver.ok, totals.traces,
+                                  totals.spans, rate)
         for bar in self.screen.query(StatusBar):
-            bar.show(self.receiver.text, self.receiver.ok, totals.traces, totals.spans, rate)
+            bar.update(self.status)
 
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):

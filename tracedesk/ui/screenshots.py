@@ -1,7 +1,9 @@
 """Refresh the SVG screenshots in ``screenshots/``: ``python -m tracedesk.ui.screenshots``.
 
 The data is the demo shop's, generated with a fixed seed and clock and stored through the
-real decoder and writer, so the pictures only change when the app or the demo does.
+real decoder and writer, so the pictures only change when the app or the demo does. The
+tests render the same scenes and compare them with the files, so a visible change to the
+app fails until the screenshots are refreshed.
 """
 
 from __future__ import annotations
@@ -11,20 +13,25 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from textual.pilot import Pilot
 
 from tracedesk.demo.shop import Shop
 from tracedesk.otlp import ResourceTable, Signal, decode
 from tracedesk.store.writer import Writer
 from tracedesk.ui.app import ReceiverLine, make_app
+from tracedesk.ui.widgets.trace_list import TraceList
 
 # 2026-03-02 14:05:00 UTC: a fixed moment, so times on screen do not change between runs.
 FROZEN_NOW_NS = 1_772_460_300_000_000_000
-SIZE = (140, 36)
+RECEIVER = ReceiverLine("receiver 127.0.0.1:4317 (gRPC) · 127.0.0.1:4318 (HTTP)", True)
 
 
 def seed_demo_database(path: Path, traces: int = 120, seed: int = 42) -> None:
-    shop = Shop(seed=seed)
+    shop = Shop(seed=seed, repeat_ids=True)
     writer = Writer(path)
     resources = ResourceTable()
     step = 400_000_000  # a trace every 0.4 s
@@ -36,16 +43,64 @@ def seed_demo_database(path: Path, traces: int = 120, seed: int = 42) -> None:
     writer.close()
 
 
-async def _shoot(db_path: Path, out: Path) -> list[Path]:
-    receiver = ReceiverLine("receiver 127.0.0.1:4317 (gRPC) · 127.0.0.1:4318 (HTTP)", True)
-    app = make_app(db_path, receiver, clock=lambda: 0.0)
-    saved = []
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.5)
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.2)
-        saved.append(Path(app.save_screenshot("traces.svg", str(out))))
-    return saved
+async def _settle(pilot: Pilot) -> None:
+    await pilot.pause(0.3)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.2)
+
+
+async def _open_largest_failed_trace(pilot: Pilot) -> None:
+    """From the list, open the trace with errors and the most spans, at its first error."""
+    trace_list = pilot.app.screen.query_one(TraceList)
+    rows = [trace_list.row(i) for i in range(trace_list.total)]
+    failed = [(row.span_count, -i) for i, row in enumerate(rows) if row and row.error_count]
+    trace_list.cursor = -max(failed)[1]
+    await pilot.press("enter")
+    await _settle(pilot)
+    await pilot.press("e")
+    await _settle(pilot)
+
+
+async def _critical_path(pilot: Pilot) -> None:
+    await _open_largest_failed_trace(pilot)
+    await pilot.press("g", "c")
+    await _settle(pilot)
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    size: tuple[int, int]
+    steps: Callable[[Pilot], Awaitable[None]]
+    caption: str
+
+
+async def _nothing(pilot: Pilot) -> None:
+    return None
+
+
+SCENES = (
+    Scene("traces", (140, 36), _nothing, "The Traces screen"),
+    Scene("trace", (180, 45), _open_largest_failed_trace,
+          "A trace's waterfall at its first error, with the span's details"),
+    Scene("critical-path", (130, 40), _critical_path,
+          "The critical path highlighted (c); details below on narrower terminals"),
+)
+
+
+async def render_scene(db_path: Path, scene: Scene) -> str:
+    """The scene as SVG text, exactly as ``main`` writes it."""
+    app = make_app(db_path, RECEIVER, clock=lambda: 0.0)
+    async with app.run_test(size=scene.size) as pilot:
+        await _settle(pilot)
+        await scene.steps(pilot)
+        return app.export_screenshot(title=f"tracedesk · {scene.name}")
+
+
+def frozen_timezone() -> None:
+    """Times on screen are local: shoot in UTC so every machine draws the same."""
+    os.environ["TZ"] = "UTC"
+    time.tzset()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,13 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("screenshots"),
                         help="folder for the SVG files [default screenshots]")
     args = parser.parse_args(argv)
-    os.environ["TZ"] = "UTC"
-    time.tzset()
+    frozen_timezone()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tracedesk-shots-") as tmp:
         db_path = Path(tmp) / "demo.db"
         seed_demo_database(db_path)
-        for path in asyncio.run(_shoot(db_path, args.out)):
+        for scene in SCENES:
+            path = args.out / f"{scene.name}.svg"
+            path.write_text(asyncio.run(render_scene(db_path, scene)), encoding="utf-8")
             print(f"wrote {path}")
     return 0
 

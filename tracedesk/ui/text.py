@@ -48,6 +48,11 @@ def service_colour(service: str) -> str:
     return colour
 
 
+def reset_service_colours() -> None:
+    """Hand out colours from the start again (a new app, or a repeatable screenshot)."""
+    _assigned_colours.clear()
+
+
 def format_clock(unix_nano: int) -> str:
     """Local wall-clock time with milliseconds, e.g. ``14:03:27.120``."""
     when = datetime.fromtimestamp(unix_nano / 1e9)

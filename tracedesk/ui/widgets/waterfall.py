@@ -173,7 +173,7 @@ class Waterfall(ScrollView, can_focus=True):
     def _columns(self) -> tuple[int, int]:
         """Widths of the name column and the bar column."""
         width = self.size.width
-        name = max(12, min(72, width * 2 // 5))
+        name = max(16, min(80, width * 9 // 20))
         return name, max(0, width - name - DURATION_WIDTH - 1)
 
     def _view(self) -> tuple[int, int]:
