@@ -230,3 +230,16 @@ async def test_links_open_the_linked_trace_at_the_span(store):
         await settle(pilot)
         assert app.screen.trace_id == trace_id(1).hex()
         assert any("not stored" in str(n.message) for n in app._notifications)
+
+
+async def test_the_number_key_goes_back_to_the_list_from_linked_traces(store):
+    store.add_spans(checkout_trace(1))
+    store.add_spans(checkout_trace(2, start_ms=500))
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        app.push_screen(TraceScreen(trace_id(1).hex()))
+        await settle(pilot)
+        await pilot.press("1")
+        await settle(pilot)
+        assert len(app.screen_stack) == 1 and not isinstance(app.screen, TraceScreen)

@@ -112,3 +112,22 @@ async def test_paging_through_many_traces(store):
         await pilot.press("g")
         await settle(pilot)
         assert "op 0500" in lines(app)[0]
+
+
+async def test_a_late_older_trace_does_not_move_the_selection_while_paused(store):
+    for t in range(1, 41):
+        store.add_trace(t, f"op {t}", start_ms=t * 10, spans=1)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press(*["j"] * 25)  # op 15, scrolled down, paused
+        trace_list = app.screen.query_one(TraceList)
+        assert trace_list.selected.root_span_name == "op 15"
+        line_before = next(i for i, row in enumerate(lines(app)) if row.endswith("op 15") or
+                           " op 15 " in row)
+
+        store.add_trace(99, "late but old", start_ms=155, spans=1)  # sorts in above op 15
+        await settle(pilot)
+        assert trace_list.selected.root_span_name == "op 15"
+        assert " op 15 " in lines(app)[line_before]  # on the same screen line
+        assert "late but old" in lines(app)[line_before - 1]

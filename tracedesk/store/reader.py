@@ -25,6 +25,9 @@ SPAN_FIELDS = ("trace_id, span_id, parent_span_id, name, kind, service_name, "
                "trace_state, flags")
 
 
+_START, _DURATION = "start_time_unix_nano", "duration_ns"
+
+
 class TraceOrder(Enum):
     NEWEST = "start_time_unix_nano DESC, trace_id"
     SLOWEST = "duration_ns DESC, trace_id"
@@ -126,3 +129,15 @@ class Reader:
             f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_id = ? AND span_id = ?",
             (trace_id, span_id)).fetchone()
         return _span(row) if row else None
+
+    def position(self, trace: TraceSummary, order: TraceOrder = TraceOrder.NEWEST,
+                 where: TraceFilter = TraceFilter()) -> int:
+        """How many traces come before ``trace`` in ``order``: its row in the list."""
+        column, value = ((_START, trace.start_time_unix_nano) if order is TraceOrder.NEWEST
+                         else (_DURATION, trace.duration_ns))
+        clause, args = where.sql()
+        joiner = " AND" if clause else " WHERE"
+        return self.conn.execute(
+            f"SELECT count(*) FROM traces{clause}{joiner} "
+            f"({column} > ? OR ({column} = ? AND trace_id < ?))",
+            (*args, value, value, trace.trace_id)).fetchone()[0]

@@ -35,7 +35,7 @@ class TracedeskApp(App):
     TITLE = "tracedesk"
     CSS_PATH = "tracedesk.tcss"
     BINDINGS = [
-        Binding("1", "switch_mode('traces')", "Traces", id="app.traces"),
+        Binding("1", "show_traces", "Traces", id="app.traces"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Keys", id="app.help"),
     ]
@@ -97,6 +97,12 @@ class TracedeskApp(App):
                                   totals.spans, rate)
         for bar in self.screen.query(StatusBar):
             bar.update(self.status)
+
+    def action_show_traces(self) -> None:
+        """The trace list, from anywhere: open traces are closed on the way."""
+        self.switch_mode("traces")
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -24,6 +24,7 @@ class _Snapshot:
     total: int
     hidden_new: int
     first_page: list[TraceSummary]
+    cursor: int | None  # where the selected trace is now, when the list is paused
 
 
 class TracesScreen(Screen):
@@ -64,21 +65,27 @@ class TracesScreen(Screen):
 
     # --- data -------------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """Re-read after new data or a change of order/filter (in a worker)."""
+    def reload(self, *, keep_selection: bool = True) -> None:
+        """Re-read after new data or a change of order/filter (in a worker). While paused,
+        the selected trace stays selected unless ``keep_selection`` is False."""
         self._generation += 1
         anchor = None if self.following else self._anchor_start
-        self._load(self._generation, self.order, self.filter, anchor)
+        keep = (self.query_one(TraceList).selected
+                if keep_selection and not self.following else None)
+        self._load(self._generation, self.order, self.filter, anchor, keep)
 
     @work(thread=True, exclusive=True, group="trace-list", exit_on_error=False)
     def _load(self, generation: int, order: TraceOrder, where: TraceFilter,
-              anchor: int | None) -> None:
+              anchor: int | None, keep: TraceSummary | None) -> None:
         def query(reader) -> _Snapshot:
             total = reader.trace_count(where)
             hidden = (reader.newer_than(anchor, where)
                       if anchor is not None and order is TraceOrder.NEWEST else 0)
             first = reader.trace_page(hidden, PAGE_SIZE, order, where)
-            return _Snapshot(generation, total, hidden, first)
+            # A late trace can sort in above the selected one: find where that one went.
+            now = reader.trace(keep.trace_id) if keep is not None else None
+            cursor = reader.position(now, order, where) - hidden if now is not None else None
+            return _Snapshot(generation, total, hidden, first, cursor)
 
         snapshot = self.app.data.read(query)
         self.app.call_from_thread(self._show, snapshot)
@@ -92,6 +99,11 @@ class TracesScreen(Screen):
         trace_list.set_page(0, snap.generation, snap.first_page)
         if self.following:
             trace_list.cursor = 0
+        elif snap.cursor is not None and 0 <= snap.cursor < trace_list.total:
+            # Keep the selected trace on the same screen line.
+            shift = snap.cursor - trace_list.cursor
+            trace_list.scroll_to(y=trace_list.scroll_offset.y + shift, animate=False)
+            trace_list.cursor = snap.cursor
         self._update_banner()
 
     def _request_page(self, page: int, generation: int) -> None:
@@ -154,7 +166,7 @@ class TracesScreen(Screen):
         self.following = self.order is TraceOrder.NEWEST
         self._anchor_start = None
         self.query_one(TraceList).cursor = 0
-        self.reload()
+        self.reload(keep_selection=False)
 
     # --- filter -----------------------------------------------------------------------
 
@@ -185,4 +197,4 @@ class TracesScreen(Screen):
         if text != self.filter.text:
             self.filter = TraceFilter(text)
             self.query_one(TraceList).cursor = 0
-            self.reload()
+            self.reload(keep_selection=False)
