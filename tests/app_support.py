@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
-from otlp_builders import make_span, traces_request
+from otlp_builders import kv, logs_request, make_span, span_id, trace_id, traces_request
 
 from tracedesk.otlp import ResourceTable, Signal, decode
 from tracedesk.store.writer import Writer
@@ -27,6 +28,21 @@ class Store:
     def add_spans(self, spans_by_service: dict[str, list[trace_pb2.Span]]) -> None:
         body = traces_request(spans_by_service).SerializeToString()
         self.writer.apply(decode(Signal.TRACES, body, self.resources))
+        self.writer.commit()
+
+    def add_log(self, body: str, *, service: str = "svc", severity: int = 9,
+                at_ms: int = 0, trace: int | None = None, span: int | None = None,
+                **attributes: str | int) -> None:
+        """One log record at BASE + ``at_ms``; ``trace``/``span`` tie it to a span."""
+        record = logs_pb2.LogRecord(time_unix_nano=BASE + at_ms * 1_000_000,
+                                    severity_number=severity, attributes=[
+                                        kv(k, v) for k, v in attributes.items()])
+        record.body.string_value = body
+        if trace is not None:
+            record.trace_id = trace_id(trace)
+            record.span_id = span_id(span or 1)
+        body_bytes = logs_request(record, service=service).SerializeToString()
+        self.writer.apply(decode(Signal.LOGS, body_bytes, self.resources))
         self.writer.commit()
 
     def add_trace(self, tid: int, name: str, service: str = "svc", *, start_ms: int = 0,

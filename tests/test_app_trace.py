@@ -243,3 +243,32 @@ async def test_the_number_key_goes_back_to_the_list_from_linked_traces(store):
         await pilot.press("1")
         await settle(pilot)
         assert len(app.screen_stack) == 1 and not isinstance(app.screen, TraceScreen)
+
+
+async def test_spans_logs_are_marked_listed_and_arrive_live(store):
+    store.add_spans(checkout_trace())
+    store.add_log("card declined by issuer", service="payments", severity=17, at_ms=31,
+                  trace=1, span=3)
+    store.add_log("reserving 2 items", service="inventory", at_ms=73, trace=1, span=4)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(170, 60)) as pilot:
+        await open_first_trace(pilot)
+        marked = [row for row in rows(app) if "≡" in row]
+        assert len(marked) == 2 and "charge card" in marked[0] and "reserve stock" in marked[1]
+
+        await pilot.press("e")  # charge card
+        await settle(pilot, 0.1)
+        shown = widget_text(app.screen.query_one(SpanDetails))
+        assert "Logs of this span (1)" in shown and "card declined by issuer" in shown
+        assert "reserving 2 items" not in shown
+
+        await pilot.press("L")
+        await settle(pilot, 0.1)
+        shown = widget_text(app.screen.query_one(SpanDetails))
+        assert "Logs of this trace (2)" in shown
+        assert "+73ms  INFO   reserving 2 items  ← reserve stock" in shown  # from trace start
+
+        store.add_log("late retry note", service="payments", at_ms=40, trace=1, span=3)
+        await settle(pilot)
+        shown = widget_text(app.screen.query_one(SpanDetails))
+        assert "Logs of this trace (3)" in shown and "late retry note" in shown

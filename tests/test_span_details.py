@@ -10,7 +10,8 @@ from textual.geometry import Region
 from textual.widgets import OptionList, Static
 
 from tracedesk.model import Span, SpanKind, StatusCode
-from tracedesk.ui.widgets.span_details import SpanContext, SpanDetails, clean_block, value_text
+from tracedesk.ui.widgets.detail_blocks import clean_block, value_text
+from tracedesk.ui.widgets.span_details import SpanContext, SpanDetails
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000

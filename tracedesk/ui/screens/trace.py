@@ -16,7 +16,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from tracedesk.analysis.waterfall import SpanTree, build_tree, format_duration, self_time_ns
-from tracedesk.model import TraceSummary
+from tracedesk.model import LogRecord, TraceSummary
+from tracedesk.store.log_queries import trace_log_count, trace_logs
 from tracedesk.store.reader import Reader
 from tracedesk.ui.text import clean, format_clock, service_colour
 from tracedesk.ui.widgets.span_details import SpanContext, SpanDetails
@@ -31,12 +32,16 @@ DETAILS_DELAY_SECONDS = 0.03  # holding j redraws the waterfall, not the details
 class _Loaded:
     summary: TraceSummary
     tree: SpanTree
+    logs: list[LogRecord]
+    version: tuple[int, int]
 
 
 class TraceScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="trace.back"),
         Binding("slash", "find", "Find", id="trace.find"),
+        Binding("L", "toggle_trace_logs", "Logs: span/trace", show=False,
+                id="trace.logs_scope"),
         Binding("y", "copy_trace_id", "Copy trace id", id="trace.copy_trace_id"),
         Binding("Y", "copy_span_id", "Copy span id", show=False, id="trace.copy_span_id"),
     ]
@@ -45,10 +50,13 @@ class TraceScreen(Screen):
         super().__init__(classes="trace-screen")
         self.trace_id = trace_id
         self._select = span_id  # a span to select once the trace has loaded
-        self._seq: int | None = None  # the trace's change counter when last loaded
+        # The trace's change counter and log count when last loaded: reload when they move.
+        self._version: tuple[int, int] | None = None
         self._summary: TraceSummary | None = None
         self._resources: dict[int, dict[str, Any]] = {}
         self._details_timer: Timer | None = None
+        self._logs: list[LogRecord] = []  # the trace's log records, oldest first
+        self._logs_of_trace = False  # list the whole trace's logs, not the span's
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"trace {self.trace_id} · loading…"), id="trace-header")
@@ -73,29 +81,38 @@ class TraceScreen(Screen):
 
     def reload(self) -> None:
         """Re-read the trace if it changed since it was loaded (called on every commit)."""
-        self._load(self._seq)
+        self._load(self._version)
 
     @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
-    def _load(self, seen_seq: int | None) -> None:
+    def _load(self, seen: tuple[int, int] | None) -> None:
         def query(reader: Reader) -> _Loaded | None:
             summary = reader.trace(self.trace_id)
-            if summary is None or summary.seq == seen_seq:
+            if summary is None:
                 return None
-            return _Loaded(summary, build_tree(reader.spans(self.trace_id)))
+            version = (summary.seq, trace_log_count(reader, self.trace_id))
+            if version == seen:
+                return None
+            return _Loaded(summary, build_tree(reader.spans(self.trace_id)),
+                           trace_logs(reader, self.trace_id), version)
 
         loaded = self.app.data.read(query)
         if loaded is not None:
             self.app.call_from_thread(self._show, loaded)
-        elif seen_seq is None:
+        elif seen is None:
             self.app.call_from_thread(self._missing)
 
     def _show(self, loaded: _Loaded) -> None:
-        self._seq = loaded.summary.seq
+        self._version = loaded.version
         self._summary = loaded.summary
         self._show_header(loaded.summary)
         waterfall = self.query_one(Waterfall)
         select, self._select = self._select, None
         waterfall.set_tree(loaded.tree, select=select)
+        self._logs = loaded.logs
+        levels: dict[str, int] = {}
+        for record in loaded.logs:
+            levels[record.span_id] = max(levels.get(record.span_id, 0), record.severity_number)
+        waterfall.set_log_levels(levels)
         if select is not None and select not in loaded.tree:
             self.notify(f"Span {clean(select)} is not in this trace (not received yet?).",
                         severity="warning", timeout=6, markup=False)
@@ -148,6 +165,10 @@ class TraceScreen(Screen):
             resource = {}
         parent_id = tree.parent_of(span.span_id)
         parent_name = tree.spans[parent_id].name if parent_id else None
+        logs = tuple(
+            (record, tree.spans[record.span_id].name if record.span_id in tree else "")
+            for record in self._logs
+            if self._logs_of_trace or record.span_id == span.span_id)
         details.show(span, SpanContext(
             trace_start_ns=tree.start_ns,
             self_time_ns=self_time_ns(tree, span.span_id),
@@ -155,6 +176,8 @@ class TraceScreen(Screen):
             parent_name=parent_name,
             orphan=row.orphan,
             descendant_count=row.child_count,
+            logs=logs,
+            logs_of_trace=self._logs_of_trace,
         ))
 
     @work(thread=True, group="resources", exit_on_error=False)
@@ -164,6 +187,10 @@ class TraceScreen(Screen):
 
     def _resource_loaded(self, resource_id: int, attributes: dict[str, Any]) -> None:
         self._resources[resource_id] = attributes
+        self._show_details()
+
+    def action_toggle_trace_logs(self) -> None:
+        self._logs_of_trace = not self._logs_of_trace
         self._show_details()
 
     # --- links ------------------------------------------------------------------------

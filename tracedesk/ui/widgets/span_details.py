@@ -7,14 +7,9 @@ is one Static whose renderable is rebuilt on ``show``; the widgets themselves ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.measure import Measurement
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -25,19 +20,28 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from tracedesk.analysis.waterfall import format_duration
-from tracedesk.model import Span, SpanKind, StatusCode
+from tracedesk.model import LogRecord, Span, SpanKind, StatusCode
+from tracedesk.store.log_queries import severity_name
 from tracedesk.ui.text import clean, format_clock, service_colour
+from tracedesk.ui.widgets.detail_blocks import (
+    DIM,
+    KEY,
+    MAX_VALUE_CHARS,
+    SECTION,
+    Block,
+    KeyValues,
+    attributes_block,
+    clean_block,
+    id_text,
+    none_text,
+    value_text,
+)
 
-SECTION = Style(bold=True, color="#87afd7")
-KEY = Style(color="#9e9e9e")
-DIM = Style(dim=True)
 ERROR = Style(color="#ff5f5f", bold=True)
 ERROR_TEXT = Style(color="#ff5f5f")
 STATUS_STYLES = {StatusCode.UNSET: DIM, StatusCode.OK: Style(color="#87d787", bold=True),
                  StatusCode.ERROR: ERROR}
 
-# A hostile value of megabytes would stall rendering; real stack traces fit well within this.
-MAX_VALUE_CHARS = 100_000
 KEY_WIDTH = 11  # the longest overview key, "descendants"
 EXCEPTION_KEYS = ("exception.type", "exception.message", "exception.stacktrace")
 
@@ -52,38 +56,12 @@ class SpanContext:
     parent_name: str | None  # None for a root
     orphan: bool  # has a parent id but the parent was not received
     descendant_count: int
+    # Log records to list, each with the name of the span that wrote it, oldest first.
+    logs: tuple[tuple[LogRecord, str], ...] = ()
+    logs_of_trace: bool = False  # the whole trace's records, not only this span's
 
 
 # --- text helpers (pure) ------------------------------------------------------------------
-
-
-def clean_block(text: str) -> str:
-    """Like ``clean`` but keeps line breaks and expands tabs: stack traces and multi-line
-    values stay readable, while every other control character is still made visible."""
-    text = text.replace("\r\n", "\n").expandtabs(4)
-    return "\n".join(clean(line) for line in text.split("\n"))
-
-
-def value_text(value: Any, style: Style | None = None) -> Text:
-    """An attribute value: strings as-is, anything else as compact JSON; huge values cut."""
-    if isinstance(value, str):
-        raw = value
-    else:
-        try:
-            raw = orjson.dumps(value).decode()
-        except TypeError:  # integers beyond 64 bits, or anything else JSON cannot hold
-            raw = repr(value)
-    text = Text(overflow="fold")
-    text.append(clean_block(raw[:MAX_VALUE_CHARS]), style)
-    if len(raw) > MAX_VALUE_CHARS:
-        text.append(f" … ({len(raw) - MAX_VALUE_CHARS:,} more characters)", DIM)
-    return text
-
-
-def id_text(value: Any) -> Text:
-    """An id as given (hostile data can hold anything), with empty ones made visible."""
-    value = "" if value is None else str(value)
-    return Text(clean(value)) if value else Text("(empty)", DIM)
 
 
 def kind_text(kind: int) -> Text:
@@ -99,103 +77,6 @@ def offset_text(ns: int) -> str:
 
 def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-Line = list[Segment]
-
-
-def _wrap(console: Console, text: Text, width: int) -> list[Text]:
-    """Lines of ``text`` at most ``width`` cells wide (at least one line)."""
-    if "\n" not in text.plain and text.cell_len <= width:
-        return [text]  # the common case, and far cheaper than wrapping
-    return list(text.wrap(console, width, overflow="fold")) or [Text()]
-
-
-class KeyValues:
-    """Rows of key and value in two aligned columns; a long value wraps under its own column."""
-
-    def __init__(self, key_width: int | None = None, gap: int = 2) -> None:
-        self.rows: list[tuple[Text, Text]] = []
-        self.key_width = key_width
-        self.gap = gap
-
-    def add_row(self, key: str | Text, value: Text) -> None:
-        # Keys passed as str are ours; telemetry keys arrive as Text already cleaned.
-        self.rows.append((Text(key, KEY) if isinstance(key, str) else key, value))
-
-    def lines(self, console: Console, width: int) -> Iterable[Line]:
-        widest = self.key_width or max((key.cell_len for key, _ in self.rows), default=0)
-        # A hostile 500-character key must not squeeze every value into one column.
-        key_width = max(1, min(widest, 40, width // 2))
-        value_width = max(1, width - key_width - self.gap)
-        blank_key = Segment(" " * (key_width + self.gap))
-        for key, value in self.rows:
-            keys = _wrap(console, key, key_width)
-            values = _wrap(console, value, value_width)
-            for index in range(max(len(keys), len(values))):
-                line: Line = []
-                if index < len(keys):
-                    line += keys[index].render(console)
-                    line.append(Segment(" " * (key_width + self.gap - keys[index].cell_len)))
-                else:
-                    line.append(blank_key)
-                if index < len(values):
-                    line += values[index].render(console)
-                yield line
-
-
-class Block:
-    """One section: paragraphs and key/value rows, each at an indent.
-
-    It emits its lines directly and keeps them for the last width: Textual draws a Rich
-    renderable twice per update (height, then lines), and a rich Table or nested Padding
-    costs tens of milliseconds for the few hundred attributes a span can carry.
-    """
-
-    def __init__(self) -> None:
-        self.parts: list[tuple[int, Text | KeyValues]] = []
-        self._cache: tuple[int, list[Segment]] | None = None
-
-    def add(self, part: Text | KeyValues, indent: int = 0) -> Block:
-        self.parts.append((indent, part))
-        return self
-
-    def _lines(self, console: Console, width: int) -> Iterable[Line]:
-        for indent, part in self.parts:
-            inner = max(1, width - indent)
-            lines = (part.lines(console, inner) if isinstance(part, KeyValues)
-                     else (list(line.render(console)) for line in _wrap(console, part, inner)))
-            for line in lines:
-                yield [Segment(" " * indent), *line] if indent else line
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        if self._cache is None or self._cache[0] != width:
-            new_line = Segment.line()
-            segments: list[Segment] = []
-            for line in self._lines(console, width):
-                segments += line
-                segments.append(new_line)
-            self._cache = (width, segments)
-        return self._cache[1]
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(1, options.max_width)
-
-
-def _none() -> Text:
-    return Text("none", DIM)
-
-
-def attributes_block(title: str, attributes: dict[str, Any]) -> Block:
-    """A titled group of sorted key/value rows, or a dimmed "none"."""
-    block = Block().add(Text(title, SECTION))
-    if not attributes:
-        return block.add(_none(), 2)
-    rows = KeyValues()
-    for key in sorted(attributes, key=str):
-        rows.add_row(Text(clean(str(key)), KEY), value_text(attributes[key]))
-    return block.add(rows, 2)
 
 
 def overview_block(span: Span, context: SpanContext) -> Block:
@@ -259,7 +140,7 @@ def events_block(span: Span) -> Block:
     events = [e for e in span.events if isinstance(e, dict)]
     block = Block().add(Text(f"Events ({len(events)})", SECTION))
     if not events:
-        return block.add(_none(), 2)
+        return block.add(none_text(), 2)
     for event in events:
         _add_event(block, event, span.start_time_unix_nano)
     return block
@@ -324,6 +205,33 @@ def link_prompt(link: dict[str, Any]) -> Text:
 # --- the widget ---------------------------------------------------------------------------
 
 
+def logs_block(context: SpanContext, span_start: int) -> Block:
+    """The span's (or the trace's) log records: offset from the span's (trace's) start, level,
+    body, and for the whole trace the span that wrote each."""
+    scope = "trace" if context.logs_of_trace else "span"
+    title = Text(f"Logs of this {scope} ({len(context.logs)})", SECTION)
+    title.append("  L: " + ("this span only" if context.logs_of_trace else "whole trace"), DIM)
+    block = Block().add(title)
+    if not context.logs:
+        return block.add(none_text(), 2)
+    start = context.trace_start_ns if context.logs_of_trace else span_start
+    for record, span_name in context.logs:
+        level = severity_name(record.severity_number, record.severity_text)
+        line = Text(overflow="fold")
+        line.append(f"{offset_text(record.time_unix_nano - start):>9}  ", KEY)
+        line.append(f"{level:<5}", LEVEL_STYLES.get(level))
+        line.append("  ")
+        line.append_text(value_text(record.body))
+        if context.logs_of_trace and span_name:
+            line.append(f"  ← {clean(span_name)}", DIM)
+        block.add(line, 2)
+    return block
+
+
+LEVEL_STYLES = {"WARN": Style(color="#ffd75f", bold=True), "ERROR": ERROR, "FATAL": ERROR,
+                "DEBUG": DIM, "TRACE": DIM}
+
+
 class SpanDetails(VerticalScroll):
     """Details of the selected span; ``show`` is cheap enough to call on every cursor move."""
 
@@ -385,6 +293,7 @@ class SpanDetails(VerticalScroll):
         self._attributes = Static(classes=f"{section} span-details--attributes")
         self._resource = Static(classes=f"{section} span-details--resource")
         self._events = Static(classes=f"{section} span-details--events")
+        self._logs = Static(classes=f"{section} span-details--logs")
         self._links_title = Static(classes=f"{section} span-details--links-title")
         self._links = OptionList(classes="span-details--links")
         self._link_ids: list[tuple[str, str]] = []
@@ -397,6 +306,7 @@ class SpanDetails(VerticalScroll):
         yield self._attributes
         yield self._resource
         yield self._events
+        yield self._logs
         yield self._links_title
         yield self._links
 
@@ -423,11 +333,12 @@ class SpanDetails(VerticalScroll):
         self._resource.update(
             attributes_block("Resource attributes", _as_dict(context.resource)))
         self._events.update(events_block(span))
+        self._logs.update(logs_block(context, span.start_time_unix_nano))
         links = [link for link in span.links if isinstance(link, dict)]
         title = Text(f"Links ({len(links)})", SECTION)
         if not links:
             title.append("\n  ")
-            title.append_text(_none())
+            title.append_text(none_text())
         self._links_title.update(title)
         self._set_links(links)
         if previous is None or (previous.trace_id, previous.span_id) != (span.trace_id,

@@ -38,6 +38,8 @@ from tracedesk.ui.text import clean, fit, service_colour
 DURATION_WIDTH = 9
 EXPANDED, COLLAPSED, LEAF = "▾ ", "▸ ", "  "
 EVENT_MARK = "◆"
+LOG_MARK = "≡"  # the span wrote log records
+ERROR_SEVERITY = 17  # OTLP SeverityNumber ERROR
 
 DIM = Style(dim=True)
 HEADER = Style(bold=True, color="#87afd7")
@@ -48,6 +50,7 @@ CRITICAL = Style(color="#ffaf00", bold=True)
 OFF_PATH = Style(color="#4e4e4e")
 EVENT = Style(color="#ffffff", bold=True)
 EXCEPTION_EVENT = Style(color="#ff5f5f", bold=True)
+LOG_ERROR = Style(color="#ff5f5f", bold=True)
 
 
 class Waterfall(ScrollView, can_focus=True):
@@ -106,6 +109,7 @@ class Waterfall(ScrollView, can_focus=True):
         self._position: dict[str, int] = {}
         self._critical: dict[str, list[tuple[int, int]]] | None = None
         self._critical_order: list[str] | None = None
+        self.log_levels: dict[str, int] = {}  # span id -> highest severity of its logs
 
     # --- data -------------------------------------------------------------------------
 
@@ -211,7 +215,19 @@ class Waterfall(ScrollView, can_focus=True):
             strip = strip.apply_style(CURSOR)
         return strip
 
+    def set_log_levels(self, levels: dict[str, int]) -> None:
+        """Mark the rows of spans that wrote logs (error-level ones stand out)."""
+        if levels != self.log_levels:
+            self.log_levels = levels
+            self.refresh()
+
     def _name_cell(self, row: WaterfallRow, width: int) -> list[Segment]:
+        level = self.log_levels.get(row.span_id)
+        mark = (Segment(LOG_MARK, LOG_ERROR if level >= ERROR_SEVERITY else DIM)
+                if level is not None else Segment(" "))
+        return [*self._name_segments(row, width - 1), mark, Segment(" ")]
+
+    def _name_segments(self, row: WaterfallRow, width: int) -> list[Segment]:
         span = row.span
         prefix = tree_prefix(row)
         if len(prefix) > width // 2:  # very deep trees: keep the innermost levels
@@ -236,7 +252,7 @@ class Waterfall(ScrollView, can_focus=True):
             Segment(fit(name, room - service_room), name_style),
             Segment(hidden, DIM),
         ]
-        return [*Strip(segments).adjust_cell_length(width), Segment(" ")]
+        return list(Strip(segments).adjust_cell_length(width))
 
     def _bar_cells(self, row: WaterfallRow, view_start: int, view_end: int,
                    width: int) -> list[Segment]:

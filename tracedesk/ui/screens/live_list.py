@@ -1,0 +1,145 @@
+"""What the live list screens (traces, logs) share: reloading on new data, follow mode.
+
+Following, the newest row is at the top with the cursor on it. Once the user moves away, the
+list stays still: rows newer than the one that was at the top are left out ("+N new") and
+the selected row keeps its line even when late, older rows sort in above it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from textual import on, work
+from textual.screen import Screen
+
+from tracedesk.store.reader import Reader
+from tracedesk.ui.widgets.paged_list import PAGE_SIZE, PagedList
+
+T = TypeVar("T")
+
+
+class ListSource(Protocol[T]):
+    """One question a list asks (its order and filter fixed), answered by a Reader."""
+
+    def count(self, reader: Reader) -> int: ...
+
+    def page(self, reader: Reader, offset: int, limit: int) -> list[T]: ...
+
+    def position(self, reader: Reader, item: T) -> int:
+        """How many rows come before ``item`` (which need not be stored any more)."""
+        ...
+
+    def refreshed(self, reader: Reader, item: T) -> T | None:
+        """The item as stored now (it may have changed, or be gone)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Snapshot(Generic[T]):
+    generation: int
+    total: int
+    hidden_new: int
+    first_page: list[T]
+    cursor: int | None  # where the selected row is now, when the list is paused
+
+
+class LiveListScreen(Screen, Generic[T]):
+    """A screen around one ``PagedList``; subclasses say what it reads and how to label it."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.following = True
+        self.hidden_new = 0  # rows newer than the anchor, kept out of view while paused
+        self._anchor: T | None = None  # the top row when the user left follow mode
+        self._generation = 0
+
+    # --- for subclasses -----------------------------------------------------------------
+
+    @property
+    def live_list(self) -> PagedList[T]:
+        raise NotImplementedError
+
+    def source(self) -> ListSource[T]:
+        raise NotImplementedError
+
+    def can_follow(self) -> bool:
+        """Whether the current order puts the newest first (so there is something to follow)."""
+        return True
+
+    def update_banner(self) -> None:
+        """Show the list's state (following, filter, "+N new")."""
+
+    # --- data -------------------------------------------------------------------------
+
+    def on_screen_resume(self) -> None:
+        self.reload()  # while another screen was on top, this one did not follow new data
+
+    def reload(self, *, keep_selection: bool = True) -> None:
+        """Re-read after new data or a change of order/filter (in a worker). While paused,
+        the selected row stays selected unless ``keep_selection`` is False."""
+        self._generation += 1
+        following = self.following or not self.can_follow()
+        anchor = None if following else self._anchor
+        keep = self.live_list.selected if keep_selection and not self.following else None
+        self._load(self._generation, self.source(), anchor, keep)
+
+    @work(thread=True, exclusive=True, group="live-list", exit_on_error=False)
+    def _load(self, generation: int, source: ListSource[T], anchor: T | None,
+              keep: T | None) -> None:
+        def query(reader: Reader) -> _Snapshot[T]:
+            total = source.count(reader)
+            hidden = source.position(reader, anchor) if anchor is not None else 0
+            first = source.page(reader, hidden, PAGE_SIZE)
+            now = source.refreshed(reader, keep) if keep is not None else None
+            cursor = source.position(reader, now) - hidden if now is not None else None
+            return _Snapshot(generation, total, hidden, first, cursor)
+
+        snapshot = self.app.data.read(query)
+        self.app.call_from_thread(self._show, snapshot)
+
+    def _show(self, snap: _Snapshot[T]) -> None:
+        if snap.generation != self._generation:
+            return
+        live_list = self.live_list
+        self.hidden_new = snap.hidden_new
+        live_list.reset(snap.total - snap.hidden_new, snap.generation)
+        live_list.set_page(0, snap.generation, snap.first_page)
+        if self.following:
+            live_list.cursor = 0
+        elif snap.cursor is not None and 0 <= snap.cursor < live_list.total:
+            # Keep the selected row on the same screen line.
+            shift = snap.cursor - live_list.cursor
+            live_list.scroll_to(y=live_list.scroll_offset.y + shift, animate=False)
+            live_list.cursor = snap.cursor
+        self.update_banner()
+
+    def request_page(self, page: int, generation: int) -> None:
+        """Given to the list widget: it asks for pages as they scroll into view."""
+        self._fetch_page(page, generation, self.source(), self.hidden_new)
+
+    @work(thread=True, group="live-list-pages", exit_on_error=False)
+    def _fetch_page(self, page: int, generation: int, source: ListSource[T],
+                    hidden: int) -> None:
+        rows = self.app.data.read(
+            lambda reader: source.page(reader, hidden + page * PAGE_SIZE, PAGE_SIZE))
+        self.app.call_from_thread(self.live_list.set_page, page, generation, rows)
+
+    # --- follow mode ------------------------------------------------------------------
+
+    @on(PagedList.CursorMoved)
+    def _cursor_moved(self, event: PagedList.CursorMoved) -> None:
+        if self.can_follow() and event.index > 0 and self.following:
+            self.pause()
+
+    def pause(self) -> None:
+        """Stop following: the list stays as it is, new rows are counted instead."""
+        self.following = False
+        self._anchor = self.live_list.row(0)
+        self.update_banner()
+
+    def follow(self) -> None:
+        """Follow again: newest at the top, cursor on it."""
+        self.following = True
+        self._anchor = None
+        self.reload(keep_selection=False)

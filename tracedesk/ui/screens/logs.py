@@ -1,0 +1,203 @@
+"""The Logs screen: every log record, newest first, live, with filters and the way to its trace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+
+from tracedesk.model import LogRecord
+from tracedesk.store.log_queries import (
+    LogFilter,
+    log_count,
+    log_page,
+    logs_before,
+    severity_floor,
+)
+from tracedesk.store.reader import Reader
+from tracedesk.ui.screens.live_list import LiveListScreen
+from tracedesk.ui.screens.trace import TraceScreen
+from tracedesk.ui.text import clean
+from tracedesk.ui.widgets.log_details import LogDetails
+from tracedesk.ui.widgets.log_list import LogList
+from tracedesk.ui.widgets.paged_list import PagedList
+from tracedesk.ui.widgets.status_bar import StatusBar
+
+# What `v` steps through: everything, then each level and above.
+LEVELS = (0, *(severity_floor(name) for name in ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")))
+DETAILS_DELAY_SECONDS = 0.03
+
+
+@dataclass(frozen=True)
+class LogSource:
+    where: LogFilter
+
+    def count(self, reader: Reader) -> int:
+        return log_count(reader, self.where)
+
+    def page(self, reader: Reader, offset: int, limit: int) -> list[LogRecord]:
+        return log_page(reader, offset, limit, self.where)
+
+    def position(self, reader: Reader, item: LogRecord) -> int:
+        return logs_before(reader, item, self.where)
+
+    def refreshed(self, reader: Reader, item: LogRecord) -> LogRecord | None:
+        return item  # records never change once stored
+
+
+class LogsScreen(LiveListScreen[LogRecord]):
+    BINDINGS = [
+        Binding("enter", "open_trace", "Open trace", id="logs.open_trace"),
+        Binding("space", "toggle_details", "Details", id="logs.details"),
+        Binding("slash", "focus_filter", "Filter", id="logs.filter"),
+        Binding("v", "next_level", "Level", id="logs.level"),
+        Binding("S", "toggle_service", "This service", id="logs.service"),
+        Binding("f", "follow", "Follow", id="logs.follow"),
+        Binding("escape", "clear_filters", "Clear filters", show=False, id="logs.clear"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="logs")
+        self.where = LogFilter()
+        self._details_timer: Timer | None = None
+        self._resources: dict[int, dict[str, Any]] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="filter-row"):
+            yield Static("filter", id="filter-label")
+            yield Input(placeholder="text in the body or service (enter applies, escape clears)",
+                        id="filter")
+        yield Static("", id="list-banner")
+        yield LogList(self.request_page, id="log-list")
+        yield LogDetails(id="log-details")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.live_list.focus()
+        self.reload()
+
+    @property
+    def live_list(self) -> PagedList[LogRecord]:
+        return self.query_one(LogList)
+
+    def source(self) -> LogSource:
+        return LogSource(self.where)
+
+    def update_banner(self) -> None:
+        parts = ["following newest" if self.following else "paused"]
+        if self.where.describe():
+            parts.append(self.where.describe())
+        if self.hidden_new:
+            parts.append(f"+{self.hidden_new:,} new records (f to show)")
+        banner = self.query_one("#list-banner", Static)
+        banner.update(Text(clean(" · ".join(parts))))  # filters hold typed text: no markup
+        banner.set_class(bool(self.hidden_new), "has-new")
+
+    def _filter_by(self, where: LogFilter) -> None:
+        if where != self.where:
+            self.where = where
+            self.live_list.cursor = 0
+            self.reload(keep_selection=False)
+            self.update_banner()
+
+    # --- keys -------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        self.follow()
+
+    def action_next_level(self) -> None:
+        current = LEVELS.index(self.where.min_severity) if self.where.min_severity in LEVELS else 0
+        self._filter_by(replace(self.where, min_severity=LEVELS[(current + 1) % len(LEVELS)]))
+
+    def action_toggle_service(self) -> None:
+        record = self.live_list.selected
+        if self.where.service:
+            self._filter_by(replace(self.where, service=""))
+        elif record is not None:
+            self._filter_by(replace(self.where, service=record.service_name))
+
+    def action_clear_filters(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self.query_one("#filter-row").styles.clear_rule("display")
+        self._filter_by(LogFilter())
+        self.live_list.focus()
+
+    def action_focus_filter(self) -> None:
+        # Focus now, not on the next refresh: keys typed right after "/" must land in it.
+        self.query_one("#filter-row").display = True
+        self.app.set_focus(self.query_one("#filter", Input))
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._filter_by(replace(self.where, text=event.value.strip()))
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#filter-row").styles.clear_rule("display")
+        self.live_list.focus()
+
+    # --- opening the trace --------------------------------------------------------------
+
+    @on(PagedList.Chosen)
+    def action_open_trace(self) -> None:
+        record = self.live_list.selected
+        if record is None:
+            return
+        if not record.trace_id:
+            self.notify("This record is not tied to a trace.", timeout=4)
+            return
+        self._open_trace(record.trace_id, record.span_id)
+
+    @work(thread=True, group="open-trace", exit_on_error=False)
+    def _open_trace(self, trace_id: str, span_id: str) -> None:
+        stored = self.app.data.read(lambda r: r.trace(trace_id)) is not None
+        self.app.call_from_thread(self._opened, trace_id, span_id, stored)
+
+    def _opened(self, trace_id: str, span_id: str, stored: bool) -> None:
+        if stored:
+            self.app.push_screen(TraceScreen(trace_id, span_id or None))
+        else:
+            self.notify(f"Trace {clean(trace_id)} is not stored.", severity="warning",
+                        timeout=6, markup=False)
+
+    # --- details ------------------------------------------------------------------------
+
+    def action_toggle_details(self) -> None:
+        details = self.query_one(LogDetails)
+        details.display = not details.display
+        if details.display:
+            self._show_details()
+
+    @on(PagedList.CursorMoved)
+    def _schedule_details(self) -> None:
+        if not self.query_one(LogDetails).display:
+            return
+        if self._details_timer is not None:
+            self._details_timer.stop()
+        self._details_timer = self.set_timer(DETAILS_DELAY_SECONDS, self._show_details)
+
+    def _show_details(self) -> None:
+        record = self.live_list.selected
+        resource = self._resources.get(record.resource_id) if record else {}
+        if record is not None and resource is None:
+            self._load_resource(record.resource_id)
+            resource = {}
+        self.query_one(LogDetails).show(record, resource or {})
+
+    @work(thread=True, group="resources", exit_on_error=False)
+    def _load_resource(self, resource_id: int) -> None:
+        attributes = self.app.data.read(lambda r: r.resource(resource_id))
+        self.app.call_from_thread(self._resource_loaded, resource_id, attributes)
+
+    def _resource_loaded(self, resource_id: int, attributes: dict[str, Any]) -> None:
+        self._resources[resource_id] = attributes
+        self._show_details()

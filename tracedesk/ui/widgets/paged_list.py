@@ -1,0 +1,177 @@
+"""A virtualized list over a database query: draws only the rows on screen.
+
+Rows are fetched a page at a time by the owner (in a worker thread) and kept in a small
+cache; a row whose page has not arrived yet is drawn as a placeholder and repainted when it
+does. Moving the cursor repaints two lines, not the widget. Subclasses draw the header and
+one row; everything else (paging, cursor, keys, mouse) is here.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tracedesk.ui.text import fit
+
+PAGE_SIZE = 200
+MAX_PAGES = 30
+
+DIM = Style(dim=True)
+CURSOR = Style(bgcolor="#264f78")
+HEADER = Style(bold=True, color="#87afd7")
+
+T = TypeVar("T")
+PageFetcher = Callable[[int, int], None]  # (page index, generation) -> requests a page
+
+
+class PagedList(ScrollView, Generic[T], can_focus=True):
+    """Shows ``total`` rows; pages come from the owner through ``set_page``."""
+
+    BINDINGS = [
+        Binding("j,down", "cursor_down", "Down", show=False, id="list.down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="list.up"),
+        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="list.page_down"),
+        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="list.page_up"),
+        Binding("g,home", "first", "First", show=False, id="list.first"),
+        Binding("G,end", "last", "Last", show=False, id="list.last"),
+    ]
+
+    cursor: reactive[int] = reactive(0, repaint=False, always_update=True)
+
+    class CursorMoved(Message):
+        """The cursor moved (to ``index``)."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    class Chosen(Message):
+        """The row under the cursor was double-clicked."""
+
+    def __init__(self, fetch_page: PageFetcher, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._fetch_page = fetch_page
+        self.total = 0
+        self.generation = 0
+        self._pages: OrderedDict[int, list[T]] = OrderedDict()
+        self._requested: set[int] = set()
+
+    # --- for subclasses -----------------------------------------------------------------
+
+    def render_header(self, width: int) -> Strip:
+        raise NotImplementedError
+
+    def render_row(self, item: T, width: int) -> Strip:
+        raise NotImplementedError
+
+    # --- data -------------------------------------------------------------------------
+
+    def reset(self, total: int, generation: int) -> None:
+        """New data: forget cached pages, show ``total`` rows."""
+        self.total = total
+        self.generation = generation
+        self._pages.clear()
+        self._requested.clear()
+        self.virtual_size = Size(self.size.width, total + 1)
+        if self.cursor >= total:  # the list shrank under the cursor
+            self.cursor = max(0, total - 1)
+        self.refresh()
+
+    def set_page(self, page: int, generation: int, rows: list[T]) -> None:
+        if generation != self.generation:
+            return  # an answer to an older question
+        self._requested.discard(page)
+        self._pages[page] = rows
+        if len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+        self.refresh()
+
+    def row(self, index: int) -> T | None:
+        """The row at ``index``, or None while its page is being fetched."""
+        page = index // PAGE_SIZE
+        if page not in self._pages and 0 <= index < self.total and page not in self._requested:
+            self._requested.add(page)
+            # Not during rendering: ask once the current refresh is done.
+            self.call_later(self._fetch_page, page, self.generation)
+        return self.cached_row(index)
+
+    def cached_row(self, index: int) -> T | None:
+        page = self._pages.get(index // PAGE_SIZE)
+        offset = index % PAGE_SIZE
+        return page[offset] if page is not None and offset < len(page) else None
+
+    @property
+    def selected(self) -> T | None:
+        return self.row(self.cursor)
+
+    # --- drawing ----------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y == 0:
+            return self.render_header(width).adjust_cell_length(width)
+        index = self.scroll_offset.y + y - 1
+        if index >= self.total:
+            return Strip.blank(width)
+        item = self.row(index)
+        strip = (Strip([Segment(fit("  …", width), DIM)]) if item is None
+                 else self.render_row(item, width).adjust_cell_length(width))
+        if index == self.cursor:
+            strip = strip.apply_style(CURSOR)
+        return strip
+
+    # --- cursor -----------------------------------------------------------------------
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh_line(old - self.scroll_offset.y + 1)
+        self.refresh_line(new - self.scroll_offset.y + 1)
+        self._scroll_cursor_into_view()
+        self.post_message(self.CursorMoved(new))
+
+    def _scroll_cursor_into_view(self) -> None:
+        visible = max(1, self.size.height - 1)
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False)
+
+    def _move(self, delta: int) -> None:
+        if self.total:
+            self.cursor = max(0, min(self.total - 1, self.cursor + delta))
+
+    def action_cursor_down(self) -> None:
+        self._move(1)
+
+    def action_cursor_up(self) -> None:
+        self._move(-1)
+
+    def action_page_down(self) -> None:
+        self._move(max(1, self.size.height - 2))
+
+    def action_page_up(self) -> None:
+        self._move(-max(1, self.size.height - 2))
+
+    def action_first(self) -> None:
+        self._move(-self.total)
+
+    def action_last(self) -> None:
+        self._move(self.total)
+
+    def on_click(self, event: events.Click) -> None:
+        index = self.scroll_offset.y + event.y - 1
+        if 0 <= index < self.total and event.y >= 1:
+            if index == self.cursor and event.chain == 2:
+                self.post_message(self.Chosen())
+            self.cursor = index
