@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import Protocol
 
 from tracedesk.analysis.critical_path import critical_path, critical_segments
 from tracedesk.model import Span
@@ -264,7 +265,18 @@ def flatten(tree: SpanTree, collapsed: AbstractSet[str] = frozenset()) -> list[W
     return rows
 
 
-def tree_prefix(row: WaterfallRow) -> str:
+class TreeRow(Protocol):
+    """What ``tree_prefix`` reads: any tree drawn with the same guides."""
+
+    @property
+    def depth(self) -> int: ...
+    @property
+    def guide_bits(self) -> int: ...
+    @property
+    def is_last(self) -> bool: ...
+
+
+def tree_prefix(row: TreeRow) -> str:
     """Indent guides for a row: ``""`` for roots, otherwise ``3 * depth`` cells such as
     ``"│  ├─ "`` or ``"   └─ "`` (one ``"│  "``/``"   "`` per ancestor level below the root,
     then ``"├─ "``, or ``"└─ "`` for a last child)."""

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from tracedesk.store.reader import Totals
+from tracedesk.ui.commands import ServiceCommands, TraceCommands, palette_commands
 from tracedesk.ui.data import DataSource
+from tracedesk.ui.screens.logs import LogsScreen
+from tracedesk.ui.screens.services import ServicesScreen
 from tracedesk.ui.screens.traces import TracesScreen
 from tracedesk.ui.text import reset_service_colours
 from tracedesk.ui.widgets.status_bar import StatusBar, status_text
@@ -35,11 +39,14 @@ class TracedeskApp(App):
     TITLE = "tracedesk"
     CSS_PATH = "tracedesk.tcss"
     BINDINGS = [
-        Binding("1", "show_traces", "Traces", id="app.traces"),
+        Binding("1", "show('traces')", "Traces", id="app.traces"),
+        Binding("2", "show('logs')", "Logs", id="app.logs"),
+        Binding("4", "show('services')", "Services", id="app.services"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Keys", id="app.help"),
     ]
-    MODES = {"traces": TracesScreen}
+    MODES = {"traces": TracesScreen, "logs": LogsScreen, "services": ServicesScreen}
+    COMMANDS = App.COMMANDS | {TraceCommands, ServiceCommands}
 
     def __init__(self, data: DataSource, receiver: ReceiverLine,
                  clock: Callable[[], float] = time.monotonic,
@@ -98,11 +105,15 @@ class TracedeskApp(App):
         for bar in self.screen.query(StatusBar):
             bar.update(self.status)
 
-    def action_show_traces(self) -> None:
-        """The trace list, from anywhere: open traces are closed on the way."""
-        self.switch_mode("traces")
+    def action_show(self, mode: str) -> None:
+        """A screen's list, from anywhere: traces opened from it are closed on the way."""
+        self.switch_mode(mode)
         while len(self.screen_stack) > 1:
             self.pop_screen()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from palette_commands(self, screen)
 
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -23,6 +23,8 @@ from tracedesk.demo.shop import Shop
 from tracedesk.otlp import ResourceTable, Signal, decode
 from tracedesk.store.writer import Writer
 from tracedesk.ui.app import ReceiverLine, make_app
+from tracedesk.ui.widgets.log_list import LogList
+from tracedesk.ui.widgets.paged_list import PAGE_SIZE
 from tracedesk.ui.widgets.trace_list import TraceList
 
 # 2026-03-02 14:05:00 UTC: a fixed moment, so times on screen do not change between runs.
@@ -39,6 +41,11 @@ def seed_demo_database(path: Path, traces: int = 120, seed: int = 42) -> None:
         now = FROZEN_NOW_NS - (traces - n) * step
         request, _, _ = shop.traces_request_for(1, now_ns=now)
         writer.apply(decode(Signal.TRACES, request.SerializeToString(), resources))
+        logs, _ = shop.logs_request(now_ns=now)
+        writer.apply(decode(Signal.LOGS, logs.SerializeToString(), resources))
+        if n % 10 == 9:
+            metrics, _ = shop.metrics_request(now_ns=now)
+            writer.apply(decode(Signal.METRICS, metrics.SerializeToString(), resources))
     writer.commit()
     writer.close()
 
@@ -67,6 +74,17 @@ async def _critical_path(pilot: Pilot) -> None:
     await _settle(pilot)
 
 
+async def _logs_with_details(pilot: Pilot) -> None:
+    """The Logs screen, on the newest warning or worse, with its details open."""
+    await pilot.press("2")
+    await _settle(pilot)
+    log_list = pilot.app.screen.query_one(LogList)
+    rows = [log_list.row(i) for i in range(min(log_list.total, PAGE_SIZE))]
+    log_list.cursor = next((i for i, r in enumerate(rows) if r and r.severity_number >= 13), 0)
+    await pilot.press("space")
+    await _settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -85,6 +103,8 @@ SCENES = (
           "A trace's waterfall at its first error, with the span's details"),
     Scene("critical-path", (130, 40), _critical_path,
           "The critical path highlighted (c); details below on narrower terminals"),
+    Scene("logs", (140, 36), _logs_with_details,
+          "The Logs screen with a record's details (space)"),
 )
 
 

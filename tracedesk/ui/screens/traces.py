@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,6 +15,7 @@ from textual.widgets import Footer, Input, Static
 from tracedesk.model import TraceSummary
 from tracedesk.store.reader import TraceFilter, TraceOrder
 from tracedesk.ui.screens.trace import TraceScreen
+from tracedesk.ui.text import clean
 from tracedesk.ui.widgets.status_bar import StatusBar
 from tracedesk.ui.widgets.trace_list import PAGE_SIZE, TraceList
 
@@ -125,11 +127,11 @@ class TracesScreen(Screen):
         else:
             parts.append("slowest first")
         if self.filter.text:
-            parts.append(f"filter: {self.filter.text}")
+            parts.append(f"filter: {clean(self.filter.text)}")
         hidden = self._hidden_new
         if hidden:
             parts.append(f"+{hidden:,} new traces (f to show)")
-        banner.update(" · ".join(parts))
+        banner.update(Text(" · ".join(parts)))  # the filter is typed or chosen text: no markup
         banner.set_class(bool(hidden), "has-new")
 
     # --- opening a trace --------------------------------------------------------------
@@ -150,10 +152,16 @@ class TracesScreen(Screen):
         if self.order is not TraceOrder.NEWEST:
             return
         if event.index > 0 and self.following:
-            self.following = False
-            top = self.query_one(TraceList).row(0)
-            self._anchor_start = top.start_time_unix_nano if top else None
-            self._update_banner()
+            self.pause_following()
+
+    def pause_following(self) -> None:
+        """Keep the list still: newer traces are counted ("+N new"), not shown."""
+        if self.order is not TraceOrder.NEWEST or not self.following:
+            return
+        self.following = False
+        top = self.query_one(TraceList).row(0)
+        self._anchor_start = top.start_time_unix_nano if top else None
+        self._update_banner()
 
     def action_follow(self) -> None:
         self.following = True
@@ -190,6 +198,12 @@ class TracesScreen(Screen):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         if not event.value.strip():
             self.query_one("#filter-row").styles.clear_rule("display")
+        self.query_one(TraceList).focus()
+
+    def show_filter(self, text: str) -> None:
+        """Fill the quick filter with ``text`` and show the traces it matches."""
+        self.query_one("#filter", Input).value = text
+        self._apply_filter(text.strip())
         self.query_one(TraceList).focus()
 
     def _apply_filter(self, text: str) -> None:

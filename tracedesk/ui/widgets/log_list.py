@@ -22,7 +22,7 @@ SEVERITY_STYLES = {
     "ERROR": Style(color="#ff5f5f", bold=True),
     "FATAL": Style(color="#ffffff", bgcolor="#af0000", bold=True),
 }
-TRACE_MARK = "⛓"
+TRACE_MARK = "↗"  # the record belongs to a trace: enter opens it
 DIM = Style(dim=True)
 SERVICE_WIDTH = 16
 

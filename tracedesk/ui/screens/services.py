@@ -1,0 +1,220 @@
+"""The Services screen: the service graph over a recent window, as a call tree or a table.
+
+The graph is built like Tempo's service-graph processor (see ``analysis.service_graph``)
+from the spans of the window ending at the newest stored trace, so old or imported data
+shows too. It is recomputed at most every few seconds while data arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from tracedesk.analysis.call_tree import CallRow, call_tree
+from tracedesk.analysis.service_graph import Edge, ServiceGraph, service_graph
+from tracedesk.analysis.waterfall import format_duration, tree_prefix
+from tracedesk.store.reader import Reader
+from tracedesk.ui.text import clean, service_colour
+from tracedesk.ui.widgets.status_bar import StatusBar
+
+WINDOWS_NS = (5 * 60 * 10**9, 15 * 60 * 10**9, 60 * 60 * 10**9)
+WINDOW_NAMES = ("5m", "15m", "1h")
+# Spans a little older than the window still pair with the servers they called inside it.
+PAIRING_MARGIN_NS = 30 * 10**9
+MIN_RECOMPUTE_SECONDS = 5.0
+NODE_KINDS = {"database": "database", "messaging": "queue", "peer": "external",
+              "user": "entry"}
+ERROR_STYLE = Style(color="#ff5f5f", bold=True)
+DIM = Style(dim=True)
+
+
+@dataclass(frozen=True)
+class _Computed:
+    graph: ServiceGraph
+    spans: int
+    seconds: float
+
+
+class ServicesScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "traces", "Traces", id="services.traces"),
+        Binding("w", "next_window", "Window", id="services.window"),
+        Binding("t", "toggle_view", "Tree/table", id="services.view"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="services")
+        self.window = 1
+        self.as_table = False
+        self._graph: ServiceGraph | None = None
+        self._computed_at = 0.0
+        self._pending = False
+        self._services: dict[str, str] = {}  # row key -> the service whose traces it lists
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="services-banner")
+        yield DataTable(id="services-table", cursor_type="row", zebra_stripes=False)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("calls", "kind", "req/s", "errors", "p50", "p95", "requests")
+        table.focus()
+        self.reload(force=True)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    # --- data -------------------------------------------------------------------------
+
+    def reload(self, *, force: bool = False) -> None:
+        """Recompute, but not more often than every few seconds while data streams in."""
+        wait = self._computed_at + MIN_RECOMPUTE_SECONDS - time.monotonic()
+        if force or wait <= 0:
+            self._computed_at = time.monotonic()
+            self._compute(WINDOWS_NS[self.window])
+        elif not self._pending:
+            self._pending = True
+            self.set_timer(wait, self._deferred)
+
+    def _deferred(self) -> None:
+        self._pending = False
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="service-graph", exit_on_error=False)
+    def _compute(self, window_ns: int) -> None:
+        started = time.perf_counter()
+
+        def query(reader: Reader) -> tuple[int, list]:
+            end = reader.newest_trace_start()
+            if end is None:
+                return 0, []
+            end += 1
+            return end, reader.graph_spans(end - window_ns - PAIRING_MARGIN_NS, end)
+
+        end, spans = self.app.data.read(query)
+        graph = service_graph(spans, end - window_ns, end)
+        self.app.call_from_thread(self._show, _Computed(graph, len(spans),
+                                                        time.perf_counter() - started))
+
+    def _show(self, computed: _Computed) -> None:
+        self._graph = computed.graph
+        banner = Text(no_wrap=True, overflow="ellipsis")
+        banner.append(f"service graph · last {WINDOW_NAMES[self.window]} of data", "bold")
+        banner.append(f" · {len(computed.graph.nodes)} nodes, {len(computed.graph.edges)} "
+                      f"edges from {computed.spans:,} spans in {computed.seconds * 1000:.0f} ms",
+                      DIM)
+        banner.append("   w: window · t: " + ("tree" if self.as_table else "table"), DIM)
+        self.query_one("#services-banner", Static).update(banner)
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one(DataTable)
+        keep = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value \
+            if table.row_count else None
+        table.clear()
+        self._services.clear()
+        graph = self._graph
+        if graph is None:
+            return
+        if self.as_table:
+            for edge in sorted(graph.edges, key=lambda e: (-e.rate, e.client, e.server)):
+                key = f"{edge.client}\0{edge.server}\0{edge.connection_type}"
+                self._services[key] = edge.server if _is_service(graph, edge.server) \
+                    else edge.client
+                table.add_row(_edge_label(graph, edge), *_edge_cells(graph, edge), key=key)
+        else:
+            for index, row in enumerate(call_tree(graph)):
+                key = f"{index}\0{row.node}"
+                self._services[key] = row.node if _is_service(graph, row.node) else (
+                    row.edge.client if row.edge else row.node)
+                cells = _edge_cells(graph, row.edge) if row.edge else _node_kind_only(graph,
+                                                                                    row.node)
+                table.add_row(_tree_label(graph, row), *cells, key=key)
+        if keep is not None and keep in self._services:
+            table.move_cursor(row=table.get_row_index(keep))
+
+    # --- keys -------------------------------------------------------------------------
+
+    def action_next_window(self) -> None:
+        self.window = (self.window + 1) % len(WINDOWS_NS)
+        self.reload(force=True)
+
+    def action_toggle_view(self) -> None:
+        self.as_table = not self.as_table
+        if self._graph is not None:
+            self._fill()
+
+    @on(DataTable.RowSelected)
+    def action_traces(self) -> None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        service = self._services.get(key or "")
+        if service:
+            from tracedesk.ui.commands import show_service
+
+            show_service(self.app, service)
+
+
+def _is_service(graph: ServiceGraph, name: str) -> bool:
+    node = graph.node(name)
+    return node is not None and not node.virtual
+
+
+def _node_text(graph: ServiceGraph, name: str) -> Text:
+    node = graph.node(name)
+    style = DIM if node is not None and node.virtual else Style(color=service_colour(name))
+    return Text(clean(name), style)
+
+
+def _tree_label(graph: ServiceGraph, row: CallRow) -> Text:
+    label = Text(tree_prefix(row), DIM)
+    if row.edge is not None and row.edge.connection_type == "messaging_system":
+        label.append("⇢ ", DIM)  # through a queue
+    label.append_text(_node_text(graph, row.node))
+    if row.repeated:
+        label.append(" ↑", DIM)
+    return label
+
+
+def _edge_label(graph: ServiceGraph, edge: Edge) -> Text:
+    label = _node_text(graph, edge.client)
+    label.append(" ⇢ " if edge.connection_type == "messaging_system" else " → ", DIM)
+    label.append_text(_node_text(graph, edge.server))
+    return label
+
+
+def _kind(graph: ServiceGraph, name: str) -> Text:
+    node = graph.node(name)
+    if node is None or not node.virtual:
+        return Text("service", DIM)
+    kind = NODE_KINDS.get(node.kind, node.kind)
+    return Text(f"{kind} ({clean(node.system)})" if node.system else kind, DIM)
+
+
+def _node_kind_only(graph: ServiceGraph, name: str) -> list[Text]:
+    return [_kind(graph, name), Text(""), Text(""), Text(""), Text(""), Text("")]
+
+
+def _edge_cells(graph: ServiceGraph, edge: Edge) -> list[Text]:
+    latency = edge.server_latency or edge.client_latency
+    errors = Text(f"{edge.error_rate:.1%}", ERROR_STYLE if edge.errors else DIM)
+    return [
+        _kind(graph, edge.server),
+        Text(f"{edge.rate:,.2f}", justify="right"),
+        errors,
+        Text(format_duration(latency.p50) if latency else "-", justify="right"),
+        Text(format_duration(latency.p95) if latency else "-", justify="right"),
+        Text(f"{edge.requests:,}", justify="right"),
+    ]
