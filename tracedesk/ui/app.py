@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -61,6 +62,7 @@ class TracedeskApp(App):
         self._samples: list[tuple[float, int]] = []  # (time, stored spans) for the rate
         self._totals: Totals | None = None
         self.status: Text | None = None  # the status line last shown, for new screens
+        self._resources: dict[int, dict[str, Any]] = {}
 
     def on_mount(self) -> None:
         self.switch_mode("traces")
@@ -104,6 +106,24 @@ class TracedeskApp(App):
                                   totals.spans, rate)
         for bar in self.screen.query(StatusBar):
             bar.update(self.status)
+
+    def resource(self, resource_id: int, then: Callable[[], None]) -> dict[str, Any] | None:
+        """A resource's attributes if already read; otherwise None, and they are read in a
+        thread, after which ``then`` runs (to show them). Resources never change."""
+        attributes = self._resources.get(resource_id)
+        if attributes is None:
+            self._load_resource(resource_id, then)
+        return attributes
+
+    @work(thread=True, group="resources", exit_on_error=False)
+    def _load_resource(self, resource_id: int, then: Callable[[], None]) -> None:
+        attributes = self.data.read(lambda r: r.resource(resource_id))
+        self.call_from_thread(self._resource_loaded, resource_id, attributes, then)
+
+    def _resource_loaded(self, resource_id: int, attributes: dict[str, Any],
+                         then: Callable[[], None]) -> None:
+        self._resources[resource_id] = attributes
+        then()
 
     def action_show(self, mode: str) -> None:
         """A screen's list, from anywhere: traces opened from it are closed on the way."""

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.screen import Screen
+from textual.widgets import Input, Static
 
 from tracedesk.store.reader import Reader
 from tracedesk.ui.widgets.paged_list import PAGE_SIZE, PagedList
@@ -129,11 +132,13 @@ class LiveListScreen(Screen, Generic[T]):
 
     @on(PagedList.CursorMoved)
     def _cursor_moved(self, event: PagedList.CursorMoved) -> None:
-        if self.can_follow() and event.index > 0 and self.following:
-            self.pause()
+        if event.index > 0:
+            self.pause_following()
 
-    def pause(self) -> None:
-        """Stop following: the list stays as it is, new rows are counted instead."""
+    def pause_following(self) -> None:
+        """Keep the list still: newer rows are counted ("+N new"), not shown."""
+        if not self.can_follow() or not self.following:
+            return
         self.following = False
         self._anchor = self.live_list.row(0)
         self.update_banner()
@@ -143,3 +148,42 @@ class LiveListScreen(Screen, Generic[T]):
         self.following = True
         self._anchor = None
         self.reload(keep_selection=False)
+
+    # --- the quick filter -------------------------------------------------------------
+
+    def filter_row(self, placeholder: str) -> ComposeResult:
+        """The filter line (hidden until used): compose it above the list."""
+        with Horizontal(id="filter-row"):
+            yield Static("filter", id="filter-label")
+            yield Input(placeholder=placeholder, id="filter")
+
+    def apply_filter(self, text: str) -> None:
+        """Show the rows matching ``text`` (typed into the filter line)."""
+        raise NotImplementedError
+
+    def action_focus_filter(self) -> None:
+        # Focus now, not on the next refresh: keys typed right after "/" must land in it.
+        self.query_one("#filter-row").display = True
+        self.app.set_focus(self.query_one("#filter", Input))
+
+    def show_filter(self, text: str) -> None:
+        """Fill the filter line with ``text`` and show the rows it matches."""
+        self.query_one("#filter", Input).value = text
+        self.query_one("#filter-row").set_class(bool(text.strip()), "visible")
+        self.apply_filter(text.strip())
+        self.live_list.focus()
+
+    def clear_filter(self) -> None:
+        self.show_filter("")
+        self.query_one("#filter-row").styles.clear_rule("display")
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one("#filter-row").set_class(bool(event.value.strip()), "visible")
+        self.apply_filter(event.value.strip())
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#filter-row").styles.clear_rule("display")
+        self.live_list.focus()

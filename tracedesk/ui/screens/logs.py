@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 
 from tracedesk.model import LogRecord
 from tracedesk.store.log_queries import (
@@ -67,13 +65,9 @@ class LogsScreen(LiveListScreen[LogRecord]):
         super().__init__(id="logs")
         self.where = LogFilter()
         self._details_timer: Timer | None = None
-        self._resources: dict[int, dict[str, Any]] = {}
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="filter-row"):
-            yield Static("filter", id="filter-label")
-            yield Input(placeholder="text in the body or service (enter applies, escape clears)",
-                        id="filter")
+        yield from self.filter_row("text in the body or service (enter applies, escape clears)")
         yield Static("", id="list-banner")
         yield LogList(self.request_page, id="log-list")
         yield LogDetails(id="log-details")
@@ -125,25 +119,11 @@ class LogsScreen(LiveListScreen[LogRecord]):
             self._filter_by(replace(self.where, service=record.service_name))
 
     def action_clear_filters(self) -> None:
-        self.query_one("#filter", Input).value = ""
-        self.query_one("#filter-row").styles.clear_rule("display")
+        self.clear_filter()
         self._filter_by(LogFilter())
-        self.live_list.focus()
 
-    def action_focus_filter(self) -> None:
-        # Focus now, not on the next refresh: keys typed right after "/" must land in it.
-        self.query_one("#filter-row").display = True
-        self.app.set_focus(self.query_one("#filter", Input))
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self._filter_by(replace(self.where, text=event.value.strip()))
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            self.query_one("#filter-row").styles.clear_rule("display")
-        self.live_list.focus()
+    def apply_filter(self, text: str) -> None:
+        self._filter_by(replace(self.where, text=text))
 
     # --- opening the trace --------------------------------------------------------------
 
@@ -187,17 +167,5 @@ class LogsScreen(LiveListScreen[LogRecord]):
 
     def _show_details(self) -> None:
         record = self.live_list.selected
-        resource = self._resources.get(record.resource_id) if record else {}
-        if record is not None and resource is None:
-            self._load_resource(record.resource_id)
-            resource = {}
+        resource = self.app.resource(record.resource_id, self._show_details) if record else {}
         self.query_one(LogDetails).show(record, resource or {})
-
-    @work(thread=True, group="resources", exit_on_error=False)
-    def _load_resource(self, resource_id: int) -> None:
-        attributes = self.app.data.read(lambda r: r.resource(resource_id))
-        self.app.call_from_thread(self._resource_loaded, resource_id, attributes)
-
-    def _resource_loaded(self, resource_id: int, attributes: dict[str, Any]) -> None:
-        self._resources[resource_id] = attributes
-        self._show_details()

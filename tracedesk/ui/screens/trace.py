@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -53,7 +52,6 @@ class TraceScreen(Screen):
         # The trace's change counter and log count when last loaded: reload when they move.
         self._version: tuple[int, int] | None = None
         self._summary: TraceSummary | None = None
-        self._resources: dict[int, dict[str, Any]] = {}
         self._details_timer: Timer | None = None
         self._logs: list[LogRecord] = []  # the trace's log records, oldest first
         self._logs_of_trace = False  # list the whole trace's logs, not the span's
@@ -159,10 +157,7 @@ class TraceScreen(Screen):
             details.show(None, None)
             return
         span = row.span
-        resource = self._resources.get(span.resource_id)
-        if resource is None:
-            self._load_resource(span.resource_id)
-            resource = {}
+        resource = self.app.resource(span.resource_id, self._show_details) or {}
         parent_id = tree.parent_of(span.span_id)
         parent_name = tree.spans[parent_id].name if parent_id else None
         logs = tuple(
@@ -179,15 +174,6 @@ class TraceScreen(Screen):
             logs=logs,
             logs_of_trace=self._logs_of_trace,
         ))
-
-    @work(thread=True, group="resources", exit_on_error=False)
-    def _load_resource(self, resource_id: int) -> None:
-        attributes = self.app.data.read(lambda r: r.resource(resource_id))
-        self.app.call_from_thread(self._resource_loaded, resource_id, attributes)
-
-    def _resource_loaded(self, resource_id: int, attributes: dict[str, Any]) -> None:
-        self._resources[resource_id] = attributes
-        self._show_details()
 
     def action_toggle_trace_logs(self) -> None:
         self._logs_of_trace = not self._logs_of_trace
