@@ -85,6 +85,15 @@ async def _logs_with_details(pilot: Pilot) -> None:
     await _settle(pilot)
 
 
+async def _red_metrics(pilot: Pilot) -> None:
+    """RED metrics of the slowest payment call's operation and service."""
+    await _open_largest_failed_trace(pilot)
+    await pilot.press("m")
+    await _settle(pilot)
+    await pilot.press("w", "w", "w")  # ±1 minute: the demo data spans less than that
+    await _settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -103,6 +112,8 @@ SCENES = (
           "A trace's waterfall at its first error, with the span's details"),
     Scene("critical-path", (130, 40), _critical_path,
           "The critical path highlighted (c); details below on narrower terminals"),
+    Scene("red", (120, 30), _red_metrics,
+          "RED metrics of a span's operation and service (m), from the stored spans"),
     Scene("logs", (140, 36), _logs_with_details,
           "The Logs screen with a record's details (space)"),
 )

@@ -18,6 +18,7 @@ from tracedesk.analysis.waterfall import SpanTree, build_tree, format_duration, 
 from tracedesk.model import LogRecord, TraceSummary
 from tracedesk.store.log_queries import trace_log_count, trace_logs
 from tracedesk.store.reader import Reader
+from tracedesk.ui.screens.red import RedScreen
 from tracedesk.ui.text import clean, format_clock, service_colour
 from tracedesk.ui.widgets.span_details import SpanContext, SpanDetails
 from tracedesk.ui.widgets.status_bar import StatusBar
@@ -41,6 +42,7 @@ class TraceScreen(Screen):
         Binding("slash", "find", "Find", id="trace.find"),
         Binding("L", "toggle_trace_logs", "Logs: span/trace", show=False,
                 id="trace.logs_scope"),
+        Binding("m", "red", "RED metrics", id="trace.red"),
         Binding("y", "copy_trace_id", "Copy trace id", id="trace.copy_trace_id"),
         Binding("Y", "copy_span_id", "Copy span id", show=False, id="trace.copy_span_id"),
     ]
@@ -174,6 +176,11 @@ class TraceScreen(Screen):
             logs=logs,
             logs_of_trace=self._logs_of_trace,
         ))
+
+    def action_red(self) -> None:
+        row = self.query_one(Waterfall).selected
+        if row is not None:
+            self.app.push_screen(RedScreen(row.span))
 
     def action_toggle_trace_logs(self) -> None:
         self._logs_of_trace = not self._logs_of_trace
