@@ -94,6 +94,11 @@ async def _red_metrics(pilot: Pilot) -> None:
     await _settle(pilot)
 
 
+async def _services(pilot: Pilot) -> None:
+    await pilot.press("4")
+    await _settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -114,6 +119,7 @@ SCENES = (
           "The critical path highlighted (c); details below on narrower terminals"),
     Scene("red", (120, 30), _red_metrics,
           "RED metrics of a span's operation and service (m), from the stored spans"),
+    Scene("services", (130, 34), _services, "The service graph as a call tree (4)"),
     Scene("logs", (140, 36), _logs_with_details,
           "The Logs screen with a record's details (space)"),
 )
