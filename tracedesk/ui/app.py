@@ -56,7 +56,7 @@ class TracedeskApp(App):
         reset_service_colours()
         self.data = data
         self.receiver = receiver
-        self._clock = clock
+        self.clock = clock  # monotonic seconds; frozen for screenshots
         self._poll_seconds = poll_seconds
         self._version: int | None = None
         self._samples: list[tuple[float, int]] = []  # (time, stored spans) for the rate
@@ -77,7 +77,7 @@ class TracedeskApp(App):
         if version != self._version:
             self._version = version
             self.data_changed()
-        elif self._samples and self._clock() - self._samples[-1][0] > 1.0:
+        elif self._samples and self.clock() - self._samples[-1][0] > 1.0:
             self._load_totals()  # let the rate fall back to 0 when nothing arrives
 
     def data_changed(self) -> None:
@@ -93,7 +93,7 @@ class TracedeskApp(App):
         self.call_from_thread(self._show_totals, totals)
 
     def _show_totals(self, totals: Totals) -> None:
-        now = self._clock()
+        now = self.clock()
         self._totals = totals
         self._samples.append((now, totals.spans))
         while len(self._samples) > 2 and now - self._samples[0][0] > RATE_WINDOW_SECONDS:

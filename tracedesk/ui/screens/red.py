@@ -5,7 +5,6 @@ placed in its operation's distribution ("slower than 97% of its kind")."""
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -83,7 +82,7 @@ class RedScreen(Screen):
 
     @work(thread=True, exclusive=True, group="red", exit_on_error=False)
     def _compute(self, half_ns: int) -> None:
-        started = time.perf_counter()
+        started = self.app.clock()
         span = self.span
         start = span.start_time_unix_nano - half_ns
         end = span.start_time_unix_nano + half_ns
@@ -97,7 +96,7 @@ class RedScreen(Screen):
         op_series = red_series(operation, start, end, step, key=by_operation)
         svc_series = red_series(service, start, end, step, key=lambda s: s[0])
         red = _Red(op_series.get((span.service_name, span.name, span.kind)),
-                   svc_series.get(span.service_name), time.perf_counter() - started)
+                   svc_series.get(span.service_name), self.app.clock() - started)
         self.app.call_from_thread(self._show, red, start, end)
 
     def _show(self, red: _Red, start: int, end: int) -> None:

@@ -92,7 +92,7 @@ class ServicesScreen(Screen):
 
     @work(thread=True, exclusive=True, group="service-graph", exit_on_error=False)
     def _compute(self, window_ns: int) -> None:
-        started = time.perf_counter()
+        started = self.app.clock()
 
         def query(reader: Reader) -> tuple[int, list]:
             end = reader.newest_trace_start()
@@ -104,7 +104,7 @@ class ServicesScreen(Screen):
         end, spans = self.app.data.read(query)
         graph = service_graph(spans, end - window_ns, end)
         self.app.call_from_thread(self._show, _Computed(graph, len(spans),
-                                                        time.perf_counter() - started))
+                                                        self.app.clock() - started))
 
     def _show(self, computed: _Computed) -> None:
         self._graph = computed.graph
