@@ -18,6 +18,7 @@ from tracedesk.store.reader import Totals
 from tracedesk.ui.commands import ServiceCommands, TraceCommands, palette_commands
 from tracedesk.ui.data import DataSource
 from tracedesk.ui.screens.logs import LogsScreen
+from tracedesk.ui.screens.metrics import MetricsScreen
 from tracedesk.ui.screens.services import ServicesScreen
 from tracedesk.ui.screens.traces import TracesScreen
 from tracedesk.ui.text import reset_service_colours
@@ -42,11 +43,13 @@ class TracedeskApp(App):
     BINDINGS = [
         Binding("1", "show('traces')", "Traces", id="app.traces"),
         Binding("2", "show('logs')", "Logs", id="app.logs"),
+        Binding("3", "show('metrics')", "Metrics", id="app.metrics"),
         Binding("4", "show('services')", "Services", id="app.services"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Keys", id="app.help"),
     ]
-    MODES = {"traces": TracesScreen, "logs": LogsScreen, "services": ServicesScreen}
+    MODES = {"traces": TracesScreen, "logs": LogsScreen, "metrics": MetricsScreen,
+             "services": ServicesScreen}
     COMMANDS = App.COMMANDS | {TraceCommands, ServiceCommands}
 
     def __init__(self, data: DataSource, receiver: ReceiverLine,

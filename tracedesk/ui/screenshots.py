@@ -99,6 +99,16 @@ async def _services(pilot: Pilot) -> None:
     await _settle(pilot)
 
 
+async def _histogram_metric(pilot: Pilot) -> None:
+    """The Metrics screen filtered to the HTTP server durations, the first stream opened."""
+    await pilot.press("3")
+    await _settle(pilot)
+    await pilot.press("slash", *"http.server.request.duration", "enter")
+    await _settle(pilot)
+    await pilot.press("enter")
+    await _settle(pilot)
+
+
 @dataclass(frozen=True)
 class Scene:
     name: str
@@ -122,6 +132,8 @@ SCENES = (
     Scene("services", (130, 34), _services, "The service graph as a call tree (4)"),
     Scene("logs", (140, 36), _logs_with_details,
           "The Logs screen with a record's details (space)"),
+    Scene("metrics", (140, 40), _histogram_metric,
+          "A histogram metric: p50/p95/p99 per stream, bucket distribution, exemplars"),
 )
 
 

@@ -1,0 +1,306 @@
+"""The Metric screen: one metric's streams as charts over the window, and its exemplars.
+
+Each stream (service and attribute set) gets a chart: a gauge's or up-down counter's
+values, a counter's rate per second, a histogram's estimated p50/p95/p99 per interval next
+to its bucket distribution over the window, a summary's own quantiles. Exemplars link
+measurements to spans: enter opens the trace at the span. Recomputed at most every couple
+of seconds while data arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from tracedesk.analysis.metric_series import (
+    HISTOGRAMS,
+    bars,
+    format_rate,
+    format_value,
+    histogram_series,
+    is_rate,
+    rates,
+    summary_quantiles,
+    values,
+)
+from tracedesk.store.metric_queries import (
+    Exemplar,
+    StreamPoints,
+    exemplars,
+    metric_streams,
+    newest_point,
+)
+from tracedesk.store.reader import Reader
+from tracedesk.ui.screens.metrics import compact_attributes, type_label
+from tracedesk.ui.screens.trace import TraceScreen
+from tracedesk.ui.text import clean, format_clock, service_colour
+from tracedesk.ui.widgets.chart import Chart, Line, bars_text
+from tracedesk.ui.widgets.status_bar import StatusBar
+
+MAX_CHARTS = 12
+CHART_STEPS = 240  # points per stream read from the store: more than a chart can draw
+BAR_ROWS = 8
+BARS_WIDTH = 46
+QUANTILE_COLOURS = {0.5: "#87d787", 0.95: "#ffd75f", 0.99: "#ff5f5f"}
+LINE_COLOUR = "#5fafff"
+DIM = Style(dim=True)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One stream's chart, as the screen draws it."""
+
+    title: Text
+    lines: list[Line]
+    label: Callable[[float], str]
+    distribution: Text | None  # a histogram's buckets
+
+
+@dataclass(frozen=True)
+class _Computed:
+    start_ns: int
+    end_ns: int
+    description: str
+    kind: str
+    unit: str
+    streams: int
+    panels: list[Panel]
+    exemplars: list[Exemplar]
+
+
+def _quantile_name(q: float) -> str:
+    return f"p{q * 100:g}"
+
+
+def _title(stream: StreamPoints, summary: str, legend: list[Line]) -> Text:
+    """Service, what the chart says in short, its legend, then the attribute set (which
+    may be long: the line is cut at its end)."""
+    key = stream.key
+    title = Text(no_wrap=True, overflow="ellipsis")
+    title.append(clean(key.service_name), Style(color=service_colour(key.service_name),
+                                                bold=True))
+    if summary:
+        title.append("  " + summary)
+    for line in legend:
+        title.append("  ━ ", Style(color=line.colour))
+        title.append(line.label, DIM)
+    attributes = compact_attributes(stream.attributes)
+    title.append("  " + (clean(attributes) if attributes else "(no attributes)"), DIM)
+    return title
+
+
+def panel(stream: StreamPoints, since_ns: int) -> Panel:
+    """What the chart of one stream shows (pure: computed in the worker)."""
+    key, points = stream.key, stream.points
+    unit = key.unit
+
+    def value_label(v: float) -> str:
+        return format_value(v, unit)
+
+    if key.type in HISTOGRAMS:
+        series = histogram_series(points, key.type, stream.temporality, since_ns)
+        lines = [Line(_quantile_name(q), QUANTILE_COLOURS[q], samples)
+                 for q, samples in series.quantiles().items()]
+        total = series.distribution
+        rows = bars(total, BAR_ROWS) if total is not None else []
+        summary = f"{series.count:,} observations"
+        if total is not None and total.total:
+            summary += " · p95 " + value_label(total.quantile(0.95))
+        return Panel(_title(stream, summary, lines), lines, value_label,
+                     bars_text(rows, value_label, BARS_WIDTH))
+    if key.type == "summary":
+        lines = [Line(_quantile_name(q), QUANTILE_COLOURS.get(q, LINE_COLOUR), samples)
+                 for q, samples in summary_quantiles(points).items()]
+        return Panel(_title(stream, "", lines), lines, value_label, None)
+    if is_rate(key.type, stream.temporality, stream.monotonic):
+        samples = rates(points, stream.temporality, since_ns)
+        latest = f"rate {format_rate(samples[-1][1], unit)}" if samples else ""
+        line = Line("per second", LINE_COLOUR, samples)
+        return Panel(_title(stream, latest, [line]), [line],
+                     lambda v: format_rate(v, unit), None)
+    samples = values(points)
+    latest = f"latest {value_label(samples[-1][1])}" if samples else ""
+    line = Line("value", LINE_COLOUR, samples)
+    return Panel(_title(stream, latest, [line]), [line], value_label, None)
+
+
+class MetricScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", id="metric.back"),
+        Binding("enter", "open_exemplar", "Open trace", id="metric.open_trace"),
+        Binding("w", "next_window", "Window", id="metric.window"),
+    ]
+    MIN_RELOAD_SECONDS = 2.0
+
+    def __init__(self, name: str, window_ns: int, window_name: str) -> None:
+        super().__init__(id="metric")
+        self.metric = name
+        self.window_ns = window_ns
+        self.window_name = window_name
+        self._exemplars: list[Exemplar] = []
+        self._loaded_at = 0.0
+        self._pending = False
+        self._panel_count = -1
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="metric-header")
+        yield VerticalScroll(id="metric-body")
+        yield Static("", id="exemplars-title")
+        yield DataTable(id="exemplars", cursor_type="row", zebra_stripes=False)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("time", "value", "service", "trace id", "span id", "attributes")
+        table.focus()
+        self.reload(force=True)
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    # --- data -------------------------------------------------------------------------
+
+    def reload(self, *, force: bool = False) -> None:
+        wait = self._loaded_at + self.MIN_RELOAD_SECONDS - time.monotonic()
+        if force or wait <= 0:
+            self._loaded_at = time.monotonic()
+            self._compute(self.metric, self.window_ns)
+        elif not self._pending:
+            self._pending = True
+            self.set_timer(wait, self._deferred)
+
+    def _deferred(self) -> None:
+        self._pending = False
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="metric", exit_on_error=False)
+    def _compute(self, name: str, window_ns: int) -> None:
+        def query(reader: Reader) -> tuple[int, list[StreamPoints], list[Exemplar]]:
+            newest = newest_point(reader, name)
+            if newest is None:
+                return 0, [], []
+            since = newest - window_ns
+            return (newest, metric_streams(reader, name, since, newest, CHART_STEPS),
+                    exemplars(reader, name, since))
+
+        newest, streams, found = self.app.data.read(query)
+        since, end = newest - window_ns, newest + 1
+        # Less data than the window: the charts span the data rather than mostly blanks.
+        start = max(since, min((s.points[0].time_unix_nano for s in streams if s.points),
+                               default=since))
+        panels = [panel(s, since) for s in streams[:MAX_CHARTS]]
+        first = streams[0] if streams else None
+        computed = _Computed(
+            start, end, first.description if first else "",
+            type_label(first.key.type, first.temporality, first.monotonic) if first else "",
+            first.key.unit if first else "", len(streams), panels, found)
+        self.app.call_from_thread(self._show, computed)
+
+    def _show(self, computed: _Computed) -> None:
+        header = Text(no_wrap=True, overflow="ellipsis")
+        header.append(clean(self.metric), "bold")
+        if computed.kind:
+            header.append(f"  {computed.kind}", DIM)
+        if computed.unit:
+            header.append(f"  {clean(computed.unit)}", DIM)
+        header.append(f" · last {self.window_name} of data · {computed.streams} streams", DIM)
+        if computed.streams > MAX_CHARTS:
+            header.append(f" (first {MAX_CHARTS} shown)", DIM)
+        if computed.description:
+            header.append("\n" + clean(computed.description), DIM)
+        self.query_one("#metric-header", Static).update(header)
+        self._show_panels(computed)
+        self._show_exemplars(computed.exemplars, computed.unit)
+
+    def _show_panels(self, computed: _Computed) -> None:
+        body = self.query_one("#metric-body", VerticalScroll)
+        if len(computed.panels) != self._panel_count:
+            # Streams came or went: build the blocks again (otherwise they are updated).
+            self._panel_count = len(computed.panels)
+            body.remove_children()
+            blocks = []
+            for p in computed.panels:
+                parts = [Chart()]
+                if p.distribution is not None:
+                    parts.append(Static("", classes="metric-buckets"))
+                chart_row = Horizontal(*parts, classes="metric-chart-row")
+                blocks.append(Vertical(Static("", classes="metric-title"), chart_row,
+                                       classes="metric-panel"))
+            if not blocks:
+                blocks.append(Vertical(Static(Text("no points in this window", DIM)),
+                                       classes="metric-panel"))
+            body.mount_all(blocks)
+            self.call_after_refresh(self._draw_panels, computed)
+        else:
+            self._draw_panels(computed)
+
+    def _draw_panels(self, computed: _Computed) -> None:
+        blocks = list(self.query_one("#metric-body").query(".metric-panel"))
+        for block, p in zip(blocks, computed.panels, strict=False):
+            block.query_one(".metric-title", Static).update(p.title)
+            block.query_one(Chart).plot(p.lines, computed.start_ns, computed.end_ns, p.label)
+            for buckets in block.query(".metric-buckets"):
+                buckets.update(p.distribution or "")  # type: ignore[attr-defined]
+
+    def _show_exemplars(self, found: list[Exemplar], unit: str) -> None:
+        title = Text(f"exemplars · {len(found):,}", "bold")
+        title.append("   enter: open the trace at the span" if found else
+                     "   none recorded in this window", DIM)
+        self.query_one("#exemplars-title", Static).update(title)
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        self._exemplars = found
+        for e in found:
+            table.add_row(
+                Text(format_clock(e.time_unix_nano), DIM),
+                Text(format_value(e.value, unit), justify="right"),
+                Text(clean(e.service_name), Style(color=service_colour(e.service_name))),
+                Text(clean(e.trace_id) or "-"), Text(clean(e.span_id) or "-", DIM),
+                Text(clean(compact_attributes(e.filtered_attributes or e.attributes)), DIM))
+        if found:
+            table.move_cursor(row=min(cursor, len(found) - 1))
+
+    # --- keys -------------------------------------------------------------------------
+
+    def action_next_window(self) -> None:
+        from tracedesk.ui.screens.metrics import WINDOW_NAMES, WINDOWS_NS
+
+        index = (WINDOWS_NS.index(self.window_ns) + 1) % len(WINDOWS_NS) \
+            if self.window_ns in WINDOWS_NS else 0
+        self.window_ns, self.window_name = WINDOWS_NS[index], WINDOW_NAMES[index]
+        self.reload(force=True)
+
+    @on(DataTable.RowSelected, "#exemplars")
+    def action_open_exemplar(self) -> None:
+        table = self.query_one(DataTable)
+        if not self._exemplars or not 0 <= table.cursor_row < len(self._exemplars):
+            return
+        exemplar = self._exemplars[table.cursor_row]
+        if not exemplar.trace_id:
+            self.notify("This exemplar is not tied to a trace.", timeout=4)
+            return
+        self._open_trace(exemplar.trace_id, exemplar.span_id)
+
+    @work(thread=True, group="open-trace", exit_on_error=False)
+    def _open_trace(self, trace_id: str, span_id: str) -> None:
+        stored = self.app.data.read(lambda r: r.trace(trace_id)) is not None
+        self.app.call_from_thread(self._opened, trace_id, span_id, stored)
+
+    def _opened(self, trace_id: str, span_id: str, stored: bool) -> None:
+        if stored:
+            self.app.push_screen(TraceScreen(trace_id, span_id or None))
+        else:
+            self.notify(f"Trace {clean(trace_id)} is not stored.", severity="warning",
+                        timeout=6, markup=False)
