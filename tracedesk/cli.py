@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 
 from tracedesk import __version__
 from tracedesk.config import Settings, SettingsError
@@ -71,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--senders", type=int, default=1, help="client processes")
     bench.add_argument("--runs", type=int, default=3, help="runs; the median is reported")
     bench.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    bench_app = sub.add_parser(
+        "bench-app", help="measure the app's responsiveness against its targets",
+        description="Drive the real app headless over a generated database and report, as "
+                    "medians and p95, start-up, list and trace load times, key → frame "
+                    "latency, and key latency while a receiver ingests 5,000 spans/s.")
+    bench_app.add_argument("--traces", type=int, default=100_000, help="traces to store")
+    bench_app.add_argument("--trace-spans", type=int, default=10_000,
+                           help="spans of the one large trace")
+    bench_app.add_argument("--runs", type=int, default=3, help="repetitions of each measurement")
+    bench_app.add_argument("--presses", type=int, default=10,
+                           help="presses of each key group per run")
+    bench_app.add_argument("--load-seconds", type=float, default=10.0,
+                           help="seconds of key presses under load, per run")
+    bench_app.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                           help="build the database in DIR once and reuse it on later runs")
+    bench_app.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -101,6 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_bench(spans=args.spans, batch=args.batch, senders=args.senders,
                              runs=args.runs, as_json=args.json)
+        if args.command == "bench-app":
+            from tracedesk.ui.bench import run_bench_app
+
+            return run_bench_app(traces=args.traces, trace_spans=args.trace_spans,
+                                 runs=args.runs, keep=args.keep,
+                                 load_seconds=args.load_seconds, presses=args.presses,
+                                 as_json=args.json)
     except SettingsError as exc:
         print(f"tracedesk: {exc}", file=sys.stderr)
         return 2

@@ -134,8 +134,10 @@ class PagedList(ScrollView, Generic[T], can_focus=True):
     # --- cursor -----------------------------------------------------------------------
 
     def watch_cursor(self, old: int, new: int) -> None:
-        self.refresh_line(old - self.scroll_offset.y + 1)
-        self.refresh_line(new - self.scroll_offset.y + 1)
+        # Content lines (the header is line 0): refresh_line subtracts the scroll offset
+        # itself, so subtracting it here too repainted the wrong lines once scrolled.
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
         self._scroll_cursor_into_view()
         self.post_message(self.CursorMoved(new))
 
