@@ -44,7 +44,7 @@ class _Snapshot(Generic[T]):
     total: int
     hidden_new: int
     first_page: list[T]
-    cursor: int | None  # where the selected row is now, when the list is paused
+    moved_by: int  # how far the row selected when the reload began has moved (paused)
 
 
 class LiveListScreen(Screen, Generic[T]):
@@ -85,18 +85,18 @@ class LiveListScreen(Screen, Generic[T]):
         following = self.following or not self.can_follow()
         anchor = None if following else self._anchor
         keep = self.live_list.selected if keep_selection and not self.following else None
-        self._load(self._generation, self.source(), anchor, keep)
+        self._load(self._generation, self.source(), anchor, keep, self.live_list.cursor)
 
     @work(thread=True, exclusive=True, group="live-list", exit_on_error=False)
     def _load(self, generation: int, source: ListSource[T], anchor: T | None,
-              keep: T | None) -> None:
+              keep: T | None, kept_at: int) -> None:
         def query(reader: Reader) -> _Snapshot[T]:
             total = source.count(reader)
             hidden = source.position(reader, anchor) if anchor is not None else 0
             first = source.page(reader, hidden, PAGE_SIZE)
             now = source.refreshed(reader, keep) if keep is not None else None
-            cursor = source.position(reader, now) - hidden if now is not None else None
-            return _Snapshot(generation, total, hidden, first, cursor)
+            moved = source.position(reader, now) - hidden - kept_at if now is not None else 0
+            return _Snapshot(generation, total, hidden, first, moved)
 
         snapshot = self.app.data.read(query)
         self.app.call_from_thread(self._show, snapshot)
@@ -110,11 +110,11 @@ class LiveListScreen(Screen, Generic[T]):
         live_list.set_page(0, snap.generation, snap.first_page)
         if self.following:
             live_list.cursor = 0
-        elif snap.cursor is not None and 0 <= snap.cursor < live_list.total:
-            # Keep the selected row on the same screen line.
-            shift = snap.cursor - live_list.cursor
-            live_list.scroll_to(y=live_list.scroll_offset.y + shift, animate=False)
-            live_list.cursor = snap.cursor
+        elif snap.moved_by:
+            # Rows sorted in above the selection: shift the view and the cursor with them, so
+            # the same row stays on the same line (and keys pressed meanwhile still count).
+            live_list.scroll_to(y=live_list.scroll_offset.y + snap.moved_by, animate=False)
+            live_list.cursor = max(0, min(live_list.total - 1, live_list.cursor + snap.moved_by))
         self.update_banner()
 
     def request_page(self, page: int, generation: int) -> None:
