@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -17,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from tracedesk.store.reader import Reader
+from tracedesk.ui.text import clean
 from tracedesk.ui.widgets.paged_list import PAGE_SIZE, PagedList
 
 T = TypeVar("T")
@@ -56,6 +58,7 @@ class LiveListScreen(Screen, Generic[T]):
         self.hidden_new = 0  # rows newer than the anchor, kept out of view while paused
         self._anchor: T | None = None  # the top row when the user left follow mode
         self._generation = 0
+        self._banner: str | None = None
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -71,7 +74,17 @@ class LiveListScreen(Screen, Generic[T]):
         return True
 
     def update_banner(self) -> None:
-        """Show the list's state (following, filter, "+N new")."""
+        """Show the list's state (following, filter, "+N new"): see ``show_banner``."""
+
+    def show_banner(self, parts: list[str]) -> None:
+        """The line above the list. Unchanged text is not set again: an update lays the
+        screen out anew, which a reload on every commit would pay for nothing."""
+        text = " · ".join(parts)
+        if text != self._banner:
+            self._banner = text
+            banner = self.query_one("#list-banner", Static)
+            banner.update(Text(clean(text)))  # filters hold typed text: never markup
+            banner.set_class(bool(self.hidden_new), "has-new")
 
     # --- data -------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -91,9 +90,7 @@ class LogsScreen(LiveListScreen[LogRecord]):
             parts.append(self.where.describe())
         if self.hidden_new:
             parts.append(f"+{self.hidden_new:,} new records (f to show)")
-        banner = self.query_one("#list-banner", Static)
-        banner.update(Text(clean(" · ".join(parts))))  # filters hold typed text: no markup
-        banner.set_class(bool(self.hidden_new), "has-new")
+        self.show_banner(parts)
 
     def _filter_by(self, where: LogFilter) -> None:
         if where != self.where:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +13,6 @@ from tracedesk.model import TraceSummary
 from tracedesk.store.reader import Reader, TraceFilter, TraceOrder
 from tracedesk.ui.screens.live_list import LiveListScreen
 from tracedesk.ui.screens.trace import TraceScreen
-from tracedesk.ui.text import clean
 from tracedesk.ui.widgets.paged_list import PagedList
 from tracedesk.ui.widgets.status_bar import StatusBar
 from tracedesk.ui.widgets.trace_list import TraceList
@@ -79,12 +77,10 @@ class TracesScreen(LiveListScreen[TraceSummary]):
         else:
             parts = ["slowest first"]
         if self.filter.text:
-            parts.append(f"filter: {clean(self.filter.text)}")
+            parts.append(f"filter: {self.filter.text}")
         if self.hidden_new:
             parts.append(f"+{self.hidden_new:,} new traces (f to show)")
-        banner = self.query_one("#list-banner", Static)
-        banner.update(Text(" · ".join(parts)))  # the filter is typed or chosen text: no markup
-        banner.set_class(bool(self.hidden_new), "has-new")
+        self.show_banner(parts)
 
     # --- keys -------------------------------------------------------------------------
 
