@@ -52,7 +52,7 @@ class ServicesScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__(id="services")
-        self.window = 1
+        self.window = 0  # 5 minutes: the cheapest, and what a developer just did
         self.as_table = False
         self._graph: ServiceGraph | None = None
         self._computed_at = 0.0
