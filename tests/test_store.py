@@ -181,3 +181,23 @@ def test_retention_by_size_shrinks_the_database(writer):
     assert retention.used_bytes() <= used_before // 2
     kept = writer.conn.execute("SELECT count(*) FROM traces").fetchone()[0]
     assert 0 < kept < 300
+
+
+def test_a_version_1_database_gains_the_duration_index(tmp_path):
+    from tracedesk.store.schema import MIGRATIONS, _statements
+
+    path = tmp_path / "v1.db"
+    old = sqlite3.connect(path)
+    for statement in _statements(MIGRATIONS[0]):
+        old.execute(statement)
+    old.execute("INSERT INTO traces VALUES ('ab', 1, 5, 4, 's', 'n', 'cd', 1, 1, 0, '[]', 1)")
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    conn = connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    plan = conn.execute("EXPLAIN QUERY PLAN SELECT trace_id FROM traces "
+                        "ORDER BY duration_ns DESC LIMIT 10").fetchall()
+    assert "traces_by_duration" in str(plan)
+    assert conn.execute("SELECT trace_id, duration_ns FROM traces").fetchall() == [("ab", 4)]
+    conn.close()

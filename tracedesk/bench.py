@@ -4,6 +4,9 @@ Each run starts a fresh `tracedesk serve` on free ports with a temporary databas
 separate sender processes (so the clients do not share the receiver's interpreter) send
 pre-built realistic batches over OTLP/gRPC as fast as the receiver acknowledges them. An
 acknowledgement means committed, so accepted spans/s is the sustained storage rate.
+
+The batches are the demo shop's traces, enriched to what instrumented services typically
+send (~10 attributes and ~1 event a span): the demo keeps its own lighter output.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import random
 import re
 import signal
 import sqlite3
@@ -21,8 +25,76 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+_SERVER, _CLIENT = 2, 3
+_LOG_LINES = {
+    _SERVER: ("request received", "request authenticated", "response written"),
+    _CLIENT: ("connection reused from pool", "sending request", "response headers received"),
+}
+_OTHER_LOG_LINES = ("step started", "step finished", "cache lookup done")
+_POOLS = ("primary", "replica", "cache")
+
+
+def _kv(key: str, value: Any) -> Any:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    if isinstance(value, str):
+        return KeyValue(key=key, value=AnyValue(string_value=value))
+    if isinstance(value, float):
+        return KeyValue(key=key, value=AnyValue(double_value=value))
+    return KeyValue(key=key, value=AnyValue(int_value=value))
+
+
+def _event_count(rng: random.Random) -> int:
+    # 0, 1 or 2 events; with the two per gRPC call and the demo's own, ~1 a span overall.
+    r = rng.random()
+    return 0 if r < 0.25 else 1 if r < 0.89 else 2
+
+
+def _events(span: Any, rng: random.Random) -> list[Any]:
+    """Events as instrumentations record them: gRPC messages, pool waits, log lines."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    keys = {kv.key for kv in span.attributes}
+    if "rpc.system" in keys:
+        size = rng.randrange(80, 4000)
+        return [Span.Event(time_unix_nano=at, name="message", attributes=[
+                    _kv("rpc.message.type", kind), _kv("rpc.message.id", 1),
+                    _kv("rpc.message.uncompressed_size", size + n * 37)])
+                for n, (kind, at) in enumerate((("SENT", start), ("RECEIVED", end)))]
+    out = []
+    for _ in range(_event_count(rng)):
+        at = start + int((end - start) * rng.random())
+        if "db.system.name" in keys:
+            out.append(Span.Event(time_unix_nano=at, name="db.client.connection.acquired",
+                                  attributes=[
+                                      _kv("db.client.connection.pool.name", rng.choice(_POOLS)),
+                                      _kv("db.client.connection.wait_time",
+                                          round(rng.expovariate(2.0), 3))]))
+        else:
+            line = rng.choice(_LOG_LINES.get(span.kind, _OTHER_LOG_LINES))
+            out.append(Span.Event(time_unix_nano=at, name="log", attributes=[
+                _kv("log.severity", "INFO"), _kv("log.message", line)]))
+    return out
+
+
+def enrich(request: Any, rng: random.Random) -> None:
+    """Give each span what SDKs and instrumentations commonly add beyond the demo's spans:
+    thread attributes and events (gRPC messages, connection-pool waits, log lines)."""
+    for rs in request.resource_spans:
+        threads = rng.randrange(8, 64)
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                thread = rng.randrange(1, threads)
+                span.attributes.append(_kv("thread.id", thread))
+                if span.kind != _CLIENT:
+                    span.attributes.append(_kv("thread.name", f"worker-{thread}"))
+                span.events.extend(_events(span, rng))
 
 
 @dataclass
@@ -48,10 +120,12 @@ def _sender(target: str, spans: int, batch: int, seed: int, ready, go, results) 
     from tracedesk.demo.shop import Shop
 
     shop = Shop(seed=seed)
+    rng = random.Random(seed)
     payloads: list[tuple[bytes, int]] = []
     total = 0
     while total < spans:
         request, count = shop.traces_request(batch)
+        enrich(request, rng)
         payloads.append((request.SerializeToString(), count))
         total += count
     channel = grpc.insecure_channel(target, options=[

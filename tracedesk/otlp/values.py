@@ -45,9 +45,15 @@ def attributes_dict(kvs: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in kvs:
         v = kv.value
+        # Most values are non-empty strings: reading the field first saves the oneof
+        # lookup for them (another kind of value reads as "").
+        text = v.string_value
+        if text:
+            out[kv.key] = text
+            continue
         which = v.WhichOneof("value")
         if which == "string_value":
-            out[kv.key] = v.string_value
+            out[kv.key] = text
         elif which == "int_value":
             out[kv.key] = v.int_value
         elif which == "bool_value":

@@ -106,6 +106,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX metric_points_by_name ON metric_points (name, time_unix_nano);
     CREATE INDEX metric_points_by_time ON metric_points (time_unix_nano);
     """,
+    # 1 → 2: the trace list can sort by duration without scanning every trace.
+    """
+    CREATE INDEX traces_by_duration ON traces (duration_ns);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -71,9 +71,11 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
                         or time.monotonic() - opened_at > GROUP_MAX_SECONDS):
             flush()
             retention.tick()
+            checkpointer.catch_up()
             continue
         if not waiting and not conn.poll(IDLE_POLL_SECONDS):
             retention.tick()
+            checkpointer.catch_up()
             continue
         try:
             message = conn.recv_bytes()
