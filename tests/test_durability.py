@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import time
 
+import grpc
 from conftest import start_serve
 from otlp_builders import make_span, trace_exporter, traces_request
 
@@ -31,3 +33,29 @@ def test_acknowledged_spans_survive_kill_9(tmp_path):
     assert acknowledged <= stored
     assert conn.execute("SELECT sum(span_count) FROM traces").fetchone()[0] == len(stored)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_killed_writer_is_replaced_and_the_receiver_keeps_storing(tmp_path):
+    serve = start_serve(tmp_path)
+    export, channel = trace_exporter(serve.grpc_target)
+    export(traces_request({"svc": [make_span(1, 1, None)]}).SerializeToString(), timeout=10)
+    first_writer = serve.writer_pid()
+    os.kill(first_writer, signal.SIGKILL)
+
+    stored_after: set[int] = set()
+    deadline = time.monotonic() + 30
+    tid = 100
+    while len(stored_after) < 5 and time.monotonic() < deadline:
+        tid += 1
+        try:  # what was in flight when the writer died is refused, never acknowledged
+            export(traces_request({"svc": [make_span(tid, 1, None)]}).SerializeToString(),
+                   timeout=10)
+            stored_after.add(tid)
+        except grpc.RpcError:
+            time.sleep(0.1)
+    channel.close()
+    assert len(stored_after) == 5
+    assert serve.writer_pid() != first_writer
+    ids = {row[0] for row in serve.query("SELECT trace_id FROM spans")}
+    assert {t.to_bytes(16, "big").hex() for t in stored_after | {1}} <= ids
+    assert serve.stop() == 0
