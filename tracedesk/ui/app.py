@@ -20,8 +20,9 @@ from tracedesk.ui.data import DataSource
 from tracedesk.ui.screens.logs import LogsScreen
 from tracedesk.ui.screens.metrics import MetricsScreen
 from tracedesk.ui.screens.services import ServicesScreen
+from tracedesk.ui.screens.trace import TraceScreen
 from tracedesk.ui.screens.traces import TracesScreen
-from tracedesk.ui.text import reset_service_colours
+from tracedesk.ui.text import clean, reset_service_colours
 from tracedesk.ui.widgets.status_bar import StatusBar, status_text
 
 POLL_SECONDS = 0.25
@@ -127,6 +128,23 @@ class TracedeskApp(App):
                          then: Callable[[], None]) -> None:
         self._resources[resource_id] = attributes
         then()
+
+    def open_trace(self, trace_id: str, span_id: str | None = None) -> None:
+        """Open a trace at a span (a link's, a log record's, an exemplar's) if it is stored;
+        otherwise say so."""
+        self._open_trace(trace_id, span_id)
+
+    @work(thread=True, group="open-trace", exit_on_error=False)
+    def _open_trace(self, trace_id: str, span_id: str | None) -> None:
+        stored = self.data.read(lambda r: r.trace(trace_id)) is not None
+        self.call_from_thread(self._trace_found, trace_id, span_id, stored)
+
+    def _trace_found(self, trace_id: str, span_id: str | None, stored: bool) -> None:
+        if stored:
+            self.push_screen(TraceScreen(trace_id, span_id or None))
+        else:
+            self.notify(f"Trace {clean(trace_id)} is not stored (not received, or removed by "
+                        "retention).", severity="warning", timeout=6, markup=False)
 
     def action_show(self, mode: str) -> None:
         """A screen's list, from anywhere: traces opened from it are closed on the way."""

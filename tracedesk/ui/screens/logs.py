@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
@@ -20,8 +20,6 @@ from tracedesk.store.log_queries import (
 )
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.live_list import LiveListScreen
-from tracedesk.ui.screens.trace import TraceScreen
-from tracedesk.ui.text import clean
 from tracedesk.ui.widgets.log_details import LogDetails
 from tracedesk.ui.widgets.log_list import LogList
 from tracedesk.ui.widgets.paged_list import PagedList
@@ -132,19 +130,7 @@ class LogsScreen(LiveListScreen[LogRecord]):
         if not record.trace_id:
             self.notify("This record is not tied to a trace.", timeout=4)
             return
-        self._open_trace(record.trace_id, record.span_id)
-
-    @work(thread=True, group="open-trace", exit_on_error=False)
-    def _open_trace(self, trace_id: str, span_id: str) -> None:
-        stored = self.app.data.read(lambda r: r.trace(trace_id)) is not None
-        self.app.call_from_thread(self._opened, trace_id, span_id, stored)
-
-    def _opened(self, trace_id: str, span_id: str, stored: bool) -> None:
-        if stored:
-            self.app.push_screen(TraceScreen(trace_id, span_id or None))
-        else:
-            self.notify(f"Trace {clean(trace_id)} is not stored.", severity="warning",
-                        timeout=6, markup=False)
+        self.app.open_trace(record.trace_id, record.span_id)
 
     # --- details ------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ of seconds while data arrives.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +18,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from tracedesk.analysis.metric_series import (
@@ -42,7 +40,7 @@ from tracedesk.store.metric_queries import (
 )
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.metrics import compact_attributes, type_label
-from tracedesk.ui.screens.trace import TraceScreen
+from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, format_clock, service_colour
 from tracedesk.ui.widgets.chart import Chart, Line, bars_text
 from tracedesk.ui.widgets.status_bar import StatusBar
@@ -134,13 +132,12 @@ def panel(stream: StreamPoints, since_ns: int) -> Panel:
     return Panel(_title(stream, latest, [line]), [line], value_label, None)
 
 
-class MetricScreen(Screen):
+class MetricScreen(ThrottledScreen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="metric.back"),
         Binding("enter", "open_exemplar", "Open trace", id="metric.open_trace"),
         Binding("w", "next_window", "Window", id="metric.window"),
     ]
-    MIN_RELOAD_SECONDS = 2.0
 
     def __init__(self, name: str, window_ns: int, window_name: str) -> None:
         super().__init__(id="metric")
@@ -148,8 +145,6 @@ class MetricScreen(Screen):
         self.window_ns = window_ns
         self.window_name = window_name
         self._exemplars: list[Exemplar] = []
-        self._loaded_at = 0.0
-        self._pending = False
         self._panel_count = -1
 
     def compose(self) -> ComposeResult:
@@ -166,23 +161,10 @@ class MetricScreen(Screen):
         table.focus()
         self.reload(force=True)
 
-    def on_screen_resume(self) -> None:
-        self.reload()
-
     # --- data -------------------------------------------------------------------------
 
-    def reload(self, *, force: bool = False) -> None:
-        wait = self._loaded_at + self.MIN_RELOAD_SECONDS - time.monotonic()
-        if force or wait <= 0:
-            self._loaded_at = time.monotonic()
-            self._compute(self.metric, self.window_ns)
-        elif not self._pending:
-            self._pending = True
-            self.set_timer(wait, self._deferred)
-
-    def _deferred(self) -> None:
-        self._pending = False
-        self.reload()
+    def recompute(self) -> None:
+        self._compute(self.metric, self.window_ns)
 
     @work(thread=True, exclusive=True, group="metric", exit_on_error=False)
     def _compute(self, name: str, window_ns: int) -> None:
@@ -291,16 +273,4 @@ class MetricScreen(Screen):
         if not exemplar.trace_id:
             self.notify("This exemplar is not tied to a trace.", timeout=4)
             return
-        self._open_trace(exemplar.trace_id, exemplar.span_id)
-
-    @work(thread=True, group="open-trace", exit_on_error=False)
-    def _open_trace(self, trace_id: str, span_id: str) -> None:
-        stored = self.app.data.read(lambda r: r.trace(trace_id)) is not None
-        self.app.call_from_thread(self._opened, trace_id, span_id, stored)
-
-    def _opened(self, trace_id: str, span_id: str, stored: bool) -> None:
-        if stored:
-            self.app.push_screen(TraceScreen(trace_id, span_id or None))
-        else:
-            self.notify(f"Trace {clean(trace_id)} is not stored.", severity="warning",
-                        timeout=6, markup=False)
+        self.app.open_trace(exemplar.trace_id, exemplar.span_id)

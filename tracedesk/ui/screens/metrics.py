@@ -8,7 +8,6 @@ recomputed at most every couple of seconds while data arrives.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.strip import Strip
 from textual.widgets import Footer, Input, Static
 
@@ -34,6 +32,7 @@ from tracedesk.analysis.metric_series import (
 )
 from tracedesk.store.metric_queries import Stream, StreamCache, StreamKey
 from tracedesk.store.reader import Reader
+from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, fit, service_colour
 from tracedesk.ui.widgets.chart import sparkline
 from tracedesk.ui.widgets.paged_list import HEADER, PAGE_SIZE, PagedList
@@ -137,14 +136,13 @@ class MetricList(PagedList[StreamRow]):
         ])
 
 
-class MetricsScreen(Screen):
+class MetricsScreen(ThrottledScreen):
     BINDINGS = [
         Binding("enter", "open_metric", "Open", id="metrics.open"),
         Binding("w", "next_window", "Window", id="metrics.window"),
         Binding("slash", "focus_filter", "Filter", id="metrics.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="metrics.clear"),
     ]
-    MIN_RELOAD_SECONDS = 2.0
 
     def __init__(self) -> None:
         super().__init__(id="metrics")
@@ -154,8 +152,6 @@ class MetricsScreen(Screen):
         self._rows: list[StreamRow] = []
         self._shown: list[StreamRow] = []
         self._generation = 0
-        self._loaded_at = 0.0
-        self._pending = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filter-row"):
@@ -171,24 +167,10 @@ class MetricsScreen(Screen):
         self.query_one(MetricList).focus()
         self.reload(force=True)
 
-    def on_screen_resume(self) -> None:
-        self.reload()
-
     # --- data -------------------------------------------------------------------------
 
-    def reload(self, *, force: bool = False) -> None:
-        """Catch up with new points, at most every couple of seconds."""
-        wait = self._loaded_at + self.MIN_RELOAD_SECONDS - time.monotonic()
-        if force or wait <= 0:
-            self._loaded_at = time.monotonic()
-            self._load(self._cache)
-        elif not self._pending:
-            self._pending = True
-            self.set_timer(wait, self._deferred)
-
-    def _deferred(self) -> None:
-        self._pending = False
-        self.reload()
+    def recompute(self) -> None:
+        self._load(self._cache)
 
     @work(thread=True, exclusive=True, group="metric-streams", exit_on_error=False)
     def _load(self, cache: StreamCache) -> None:

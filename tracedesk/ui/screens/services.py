@@ -7,7 +7,6 @@ shows too. It is recomputed at most every few seconds while data arrives.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -15,13 +14,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from tracedesk.analysis.call_tree import CallRow, call_tree
 from tracedesk.analysis.service_graph import Edge, ServiceGraph, service_graph
 from tracedesk.analysis.waterfall import format_duration, tree_prefix
 from tracedesk.store.reader import Reader
+from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, service_colour
 from tracedesk.ui.widgets.status_bar import StatusBar
 
@@ -29,7 +28,6 @@ WINDOWS_NS = (5 * 60 * 10**9, 15 * 60 * 10**9, 60 * 60 * 10**9)
 WINDOW_NAMES = ("5m", "15m", "1h")
 # Spans a little older than the window still pair with the servers they called inside it.
 PAIRING_MARGIN_NS = 30 * 10**9
-MIN_RECOMPUTE_SECONDS = 5.0
 NODE_KINDS = {"database": "database", "messaging": "queue", "peer": "external",
               "user": "entry"}
 ERROR_STYLE = Style(color="#ff5f5f", bold=True)
@@ -43,7 +41,8 @@ class _Computed:
     seconds: float
 
 
-class ServicesScreen(Screen):
+class ServicesScreen(ThrottledScreen):
+    MIN_RELOAD_SECONDS = 5.0  # the graph reads every span of the window
     BINDINGS = [
         Binding("enter", "traces", "Traces", id="services.traces"),
         Binding("w", "next_window", "Window", id="services.window"),
@@ -55,8 +54,6 @@ class ServicesScreen(Screen):
         self.window = 0  # 5 minutes: the cheapest, and what a developer just did
         self.as_table = False
         self._graph: ServiceGraph | None = None
-        self._computed_at = 0.0
-        self._pending = False
         self._services: dict[str, str] = {}  # row key -> the service whose traces it lists
 
     def compose(self) -> ComposeResult:
@@ -71,24 +68,10 @@ class ServicesScreen(Screen):
         table.focus()
         self.reload(force=True)
 
-    def on_screen_resume(self) -> None:
-        self.reload()
-
     # --- data -------------------------------------------------------------------------
 
-    def reload(self, *, force: bool = False) -> None:
-        """Recompute, but not more often than every few seconds while data streams in."""
-        wait = self._computed_at + MIN_RECOMPUTE_SECONDS - time.monotonic()
-        if force or wait <= 0:
-            self._computed_at = time.monotonic()
-            self._compute(WINDOWS_NS[self.window])
-        elif not self._pending:
-            self._pending = True
-            self.set_timer(wait, self._deferred)
-
-    def _deferred(self) -> None:
-        self._pending = False
-        self.reload()
+    def recompute(self) -> None:
+        self._compute(WINDOWS_NS[self.window])
 
     @work(thread=True, exclusive=True, group="service-graph", exit_on_error=False)
     def _compute(self, window_ns: int) -> None:

@@ -190,24 +190,13 @@ class TraceScreen(Screen):
 
     @on(SpanDetails.LinkChosen)
     def _link_chosen(self, event: SpanDetails.LinkChosen) -> None:
-        self._follow_link(event.trace_id, event.span_id)
-
-    @work(thread=True, group="link", exit_on_error=False)
-    def _follow_link(self, trace_id: str, span_id: str) -> None:
-        stored = self.app.data.read(lambda r: r.trace(trace_id)) is not None
-        self.app.call_from_thread(self._open_link, trace_id, span_id, stored)
-
-    def _open_link(self, trace_id: str, span_id: str, stored: bool) -> None:
-        if not stored:
-            self.notify(f"The linked trace {clean(trace_id)} is not stored.",
-                        severity="warning", timeout=6, markup=False)
-        elif trace_id == self.trace_id:
-            if not self.query_one(Waterfall).select(span_id):
-                self.notify(f"Span {clean(span_id)} is not in this trace.", severity="warning",
-                            markup=False)
-            self.query_one(Waterfall).focus()
-        else:
-            self.app.push_screen(TraceScreen(trace_id, span_id))
+        if event.trace_id != self.trace_id:
+            self.app.open_trace(event.trace_id, event.span_id)
+            return
+        if not self.query_one(Waterfall).select(event.span_id):
+            self.notify(f"Span {clean(event.span_id)} is not in this trace.", severity="warning",
+                        markup=False)
+        self.query_one(Waterfall).focus()
 
     # --- keys -------------------------------------------------------------------------
 
