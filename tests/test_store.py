@@ -7,9 +7,13 @@ import sqlite3
 import time
 
 import pytest
-from otlp_builders import make_span, traces_request
+from opentelemetry.proto.logs.v1 import logs_pb2
+from otlp_builders import logs_request, make_span, traces_request
 
 from tracedesk.otlp import ResourceTable, Signal, decode
+from tracedesk.store.log_queries import LogFilter, log_count, log_page
+from tracedesk.store.paging import nearer_end
+from tracedesk.store.reader import Reader, TraceFilter, TraceOrder
 from tracedesk.store.retention import Retention, RetentionLimits
 from tracedesk.store.schema import SCHEMA_VERSION, SchemaError, connect
 from tracedesk.store.writer import Writer
@@ -201,3 +205,31 @@ def test_a_version_1_database_gains_the_duration_index(tmp_path):
     assert "traces_by_duration" in str(plan)
     assert conn.execute("SELECT trace_id, duration_ns FROM traces").fetchall() == [("ab", 4)]
     conn.close()
+
+
+def test_pages_past_the_middle_read_from_the_other_end_give_the_same_rows(tmp_path):
+    """trace_page and log_page with the list's total: the same rows as a plain OFFSET read."""
+    writer = Writer(tmp_path / "p.db")
+    resources = ResourceTable()
+    base = 1_700_000_000_000_000_000
+    # Many equal start times, so ties are part of the order being checked.
+    spans = [make_span(t, 1, None, base_ns=base, start_ms=t // 3, duration_ms=t % 7 + 1)
+             for t in range(1, 1001)]
+    records = [logs_pb2.LogRecord(time_unix_nano=base + (n // 4) * 1000, severity_number=9)
+               for n in range(600)]
+    writer.apply(decode(Signal.TRACES, traces_request({"svc": spans}).SerializeToString(),
+                        resources))
+    writer.apply(decode(Signal.LOGS, logs_request(*records).SerializeToString(), resources))
+    writer.commit()
+    reader = Reader(tmp_path / "p.db")
+    for order in TraceOrder:
+        plain = reader.trace_page(0, 1000, order)
+        for offset in (0, 450, 500, 501, 790, 990, 999):
+            page = reader.trace_page(offset, 37, order, TraceFilter(), 1000)
+            assert page == plain[offset:offset + 37]
+    total = log_count(reader)
+    plain_logs = log_page(reader, 0, total)
+    for offset in (0, 299, 300, 301, 570, 599):
+        assert log_page(reader, offset, 40, LogFilter(), total) == plain_logs[offset:offset + 40]
+    assert nearer_end(990, 37, 1000) == (True, 0, 10)
+    assert nearer_end(10, 37, 1000) == (False, 10, 37)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +17,7 @@ from tracedesk.analysis.waterfall import (
     critical_segments,
     event_positions,
     flatten,
+    flatten_below,
     format_duration,
     ruler,
     self_time_ns,
@@ -432,3 +435,20 @@ def test_ruler_is_exactly_width_cells(width: int, span_ns: int) -> None:
 ])
 def test_format_duration(ns: int, expected: str) -> None:
     assert format_duration(ns) == expected
+
+
+def test_unfolding_one_span_gives_the_rows_a_full_flatten_would():
+    """flatten_below(row) == the rows flatten() puts under that row, at every span."""
+    rng = random.Random(7)
+    spans = [span("s0", "", 0, 100)]
+    for n in range(1, 300):  # a random tree: every span's parent came before it
+        spans.append(span(f"s{n}", f"s{rng.randrange(n)}", n, n + 5))
+    tree = build_tree(spans)
+    folded = {f"s{n}" for n in range(1, 300, 7)}
+    full = flatten(tree, folded)
+    for index, row in enumerate(full):
+        if row.has_children and not row.collapsed:
+            below = flatten_below(tree, row, folded)
+            assert below == full[index + 1:index + 1 + len(below)]
+            after = full[index + 1 + len(below):]
+            assert not after or after[0].depth <= row.depth

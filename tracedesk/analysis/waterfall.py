@@ -30,6 +30,7 @@ __all__ = [
     "critical_segments",
     "event_positions",
     "flatten",
+    "flatten_below",
     "format_duration",
     "ruler",
     "self_time_ns",
@@ -245,13 +246,36 @@ class WaterfallRow:
 
 def flatten(tree: SpanTree, collapsed: AbstractSet[str] = frozenset()) -> list[WaterfallRow]:
     """The visible rows, depth first, leaving out the descendants of collapsed spans."""
-    spans, children, counts, orphans = tree.spans, tree.children, tree.descendants, tree.orphans
-    rows: list[WaterfallRow] = []
-    append = rows.append
     roots = tree.roots
     # (span id, depth, guide bits, is last); pushed in reverse so pops come out in order.
     stack = [(span_id, 0, 0, i == len(roots) - 1) for i, span_id in enumerate(roots)]
     stack.reverse()
+    return _walk(tree, collapsed, stack)
+
+
+def flatten_below(tree: SpanTree, row: WaterfallRow,
+                  collapsed: AbstractSet[str] = frozenset()) -> list[WaterfallRow]:
+    """The visible rows under ``row`` (not itself), as ``flatten`` would place them there:
+    unfolding one span costs its subtree, not the whole trace."""
+    stack: list[tuple[str, int, int, bool]] = []
+    _push_children(stack, tree.children[row.span_id], row.depth, row.guide_bits)
+    return _walk(tree, collapsed, stack)
+
+
+def _push_children(stack: list[tuple[str, int, int, bool]], kids: list[str], depth: int,
+                   bits: int) -> None:
+    child_depth = depth + 1
+    stack.append((kids[-1], child_depth, bits, True))
+    if len(kids) > 1:
+        continuing = bits | (1 << depth)
+        stack.extend([(kid, child_depth, continuing, False) for kid in kids[-2::-1]])
+
+
+def _walk(tree: SpanTree, collapsed: AbstractSet[str],
+          stack: list[tuple[str, int, int, bool]]) -> list[WaterfallRow]:
+    spans, children, counts, orphans = tree.spans, tree.children, tree.descendants, tree.orphans
+    rows: list[WaterfallRow] = []
+    append = rows.append
     while stack:
         span_id, depth, bits, is_last = stack.pop()
         kids = children[span_id]
@@ -259,11 +283,7 @@ def flatten(tree: SpanTree, collapsed: AbstractSet[str] = frozenset()) -> list[W
         append(WaterfallRow(spans[span_id], depth, bits, is_last, bool(kids), folded,
                             span_id in orphans, counts[span_id]))
         if kids and not folded:
-            child_depth = depth + 1
-            stack.append((kids[-1], child_depth, bits, True))
-            if len(kids) > 1:
-                continuing = bits | (1 << depth)
-                stack.extend([(kid, child_depth, continuing, False) for kid in kids[-2::-1]])
+            _push_children(stack, kids, depth, bits)
     return rows
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 from tracedesk.model import LogRecord
+from tracedesk.store.paging import nearer_end, reversed_order
 from tracedesk.store.reader import Reader
 
 LOG_FIELDS = ("log_id, time_unix_nano, observed_time_unix_nano, severity_number, "
@@ -82,12 +83,18 @@ def log_count(reader: Reader, where: LogFilter = LogFilter()) -> int:
     return reader.conn.execute(f"SELECT count(*) FROM logs{clause}", args).fetchone()[0]
 
 
-def log_page(reader: Reader, offset: int, limit: int,
-             where: LogFilter = LogFilter()) -> list[LogRecord]:
+def log_page(reader: Reader, offset: int, limit: int, where: LogFilter = LogFilter(),
+             total: int | None = None) -> list[LogRecord]:
+    """Rows ``[offset, offset + limit)``, newest first; with the list's ``total``, a page past
+    the middle is read from the oldest end (see ``paging``)."""
     clause, args = where.sql()
+    backwards, skip, take = nearer_end(offset, limit, total)
+    inner = reversed_order(NEWEST_FIRST) if backwards else NEWEST_FIRST
+    # Skip rows in the index alone (unfiltered), then read only the page's rows.
     rows = reader.conn.execute(
-        f"SELECT {LOG_FIELDS} FROM logs{clause} ORDER BY {NEWEST_FIRST} "
-        f"LIMIT {int(limit)} OFFSET {int(offset)}", args)
+        f"SELECT {LOG_FIELDS} FROM logs WHERE log_id IN (SELECT log_id FROM logs{clause} "
+        f"ORDER BY {inner} LIMIT {int(take)} OFFSET {int(skip)}) ORDER BY {NEWEST_FIRST}",
+        args)
     return [_record(r) for r in rows]
 
 

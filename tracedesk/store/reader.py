@@ -19,6 +19,7 @@ from tracedesk.analysis.service_graph import ATTRIBUTES as GRAPH_ATTRIBUTES
 from tracedesk.analysis.service_graph import GraphSpan
 from tracedesk.analysis.span_metrics import SpanSample
 from tracedesk.model import Span, TraceSummary
+from tracedesk.store.paging import nearer_end, reversed_order
 from tracedesk.store.schema import connect
 
 TRACE_FIELDS = ("trace_id, start_time_unix_nano, end_time_unix_nano, root_service_name, "
@@ -110,14 +111,19 @@ class Reader:
         return self.conn.execute(f"SELECT count(*) FROM traces{clause}", args).fetchone()[0]
 
     def trace_page(self, offset: int, limit: int, order: TraceOrder = TraceOrder.NEWEST,
-                   where: TraceFilter = TraceFilter()) -> list[TraceSummary]:
+                   where: TraceFilter = TraceFilter(), total: int | None = None
+                   ) -> list[TraceSummary]:
+        """Rows ``[offset, offset + limit)`` of the list; with the list's ``total``, a page
+        past the middle is read from the end (see ``paging``)."""
         clause, args = where.sql()
-        # Skip ``offset`` rows in the index alone, then read only the page's rows: reading
-        # every skipped row made the last page of 100k traces take ~220 ms.
+        backwards, skip, take = nearer_end(offset, limit, total)
+        inner = reversed_order(order.value) if backwards else order.value
+        # Skip rows in the index alone, then read only the page's rows: reading every
+        # skipped row made the last page of 100k traces take ~220 ms.
         rows = self.conn.execute(
             f"SELECT {TRACE_FIELDS} FROM traces WHERE trace_id IN ("
-            f"SELECT trace_id FROM traces{clause} ORDER BY {order.value} "
-            f"LIMIT {int(limit)} OFFSET {int(offset)}) ORDER BY {order.value}", args)
+            f"SELECT trace_id FROM traces{clause} ORDER BY {inner} "
+            f"LIMIT {int(take)} OFFSET {int(skip)}) ORDER BY {order.value}", args)
         return [_summary(r) for r in rows]
 
     def trace(self, trace_id: str) -> TraceSummary | None:

@@ -29,7 +29,11 @@ class ListSource(Protocol[T]):
 
     def count(self, reader: Reader) -> int: ...
 
-    def page(self, reader: Reader, offset: int, limit: int) -> list[T]: ...
+    def page(self, reader: Reader, offset: int, limit: int, total: int | None = None
+             ) -> list[T]:
+        """Rows ``[offset, offset + limit)``; ``total`` (when known) lets deep pages be read
+        from the nearer end."""
+        ...
 
     def position(self, reader: Reader, item: T) -> int:
         """How many rows come before ``item`` (which need not be stored any more)."""
@@ -132,13 +136,14 @@ class LiveListScreen(Screen, Generic[T]):
 
     def request_page(self, page: int, generation: int) -> None:
         """Given to the list widget: it asks for pages as they scroll into view."""
-        self._fetch_page(page, generation, self.source(), self.hidden_new)
+        self._fetch_page(page, generation, self.source(), self.hidden_new,
+                         self.live_list.total + self.hidden_new)
 
     @work(thread=True, group="live-list-pages", exit_on_error=False)
     def _fetch_page(self, page: int, generation: int, source: ListSource[T],
-                    hidden: int) -> None:
+                    hidden: int, total: int) -> None:
         rows = self.app.data.read(
-            lambda reader: source.page(reader, hidden + page * PAGE_SIZE, PAGE_SIZE))
+            lambda reader: source.page(reader, hidden + page * PAGE_SIZE, PAGE_SIZE, total))
         self.app.call_from_thread(self.live_list.set_page, page, generation, rows)
 
     # --- follow mode ------------------------------------------------------------------

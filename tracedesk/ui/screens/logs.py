@@ -37,8 +37,9 @@ class LogSource:
     def count(self, reader: Reader) -> int:
         return log_count(reader, self.where)
 
-    def page(self, reader: Reader, offset: int, limit: int) -> list[LogRecord]:
-        return log_page(reader, offset, limit, self.where)
+    def page(self, reader: Reader, offset: int, limit: int, total: int | None = None
+             ) -> list[LogRecord]:
+        return log_page(reader, offset, limit, self.where, total)
 
     def position(self, reader: Reader, item: LogRecord) -> int:
         return logs_before(reader, item, self.where)

@@ -26,8 +26,9 @@ class TraceSource:
     def count(self, reader: Reader) -> int:
         return reader.trace_count(self.where)
 
-    def page(self, reader: Reader, offset: int, limit: int) -> list[TraceSummary]:
-        return reader.trace_page(offset, limit, self.order, self.where)
+    def page(self, reader: Reader, offset: int, limit: int, total: int | None = None
+             ) -> list[TraceSummary]:
+        return reader.trace_page(offset, limit, self.order, self.where, total)
 
     def position(self, reader: Reader, item: TraceSummary) -> int:
         return reader.position(item, self.order, self.where)

@@ -30,6 +30,7 @@ from tracedesk.analysis.waterfall import (
     critical_segments,
     event_positions,
     flatten,
+    flatten_below,
     format_duration,
     ruler,
     tree_prefix,
@@ -136,8 +137,11 @@ class Waterfall(ScrollView, can_focus=True):
             return
         # Nothing folded (the usual case) reuses the rows set_tree made: flattening 10k
         # spans costs ~13 ms, most of a frame.
-        self.rows = (flatten(self.span_tree, self.collapsed) if self.collapsed
-                     else self._all_rows)
+        self._show_rows(flatten(self.span_tree, self.collapsed) if self.collapsed
+                        else self._all_rows, keep)
+
+    def _show_rows(self, rows: list[WaterfallRow], keep: str | None) -> None:
+        self.rows = rows
         self._index = {row.span_id: i for i, row in enumerate(self.rows)}
         self.virtual_size = Size(self.size.width, len(self.rows) + 1)
         index = self._index.get(keep, min(self.cursor, len(self.rows) - 1)) if keep else 0
@@ -348,11 +352,25 @@ class Waterfall(ScrollView, can_focus=True):
     # --- folding ----------------------------------------------------------------------
 
     def action_toggle(self) -> None:
-        row = self.selected
-        if row is None or not row.has_children:
+        """Fold or unfold the selected span. Only its own rows are removed or built: the
+        rest of a 10,000-span trace is left as it is."""
+        row, tree = self.selected, self.span_tree
+        if row is None or not row.has_children or tree is None:
             return
-        self.collapsed.symmetric_difference_update({row.span_id})
-        self._reflow(row.span_id)
+        index = self.cursor
+        rows = list(self.rows) if self.rows is self._all_rows else self.rows
+        if row.collapsed:
+            self.collapsed.discard(row.span_id)
+            rows[index] = opened = replace(row, collapsed=False)
+            rows[index + 1:index + 1] = flatten_below(tree, opened, self.collapsed)
+        else:
+            self.collapsed.add(row.span_id)
+            end = index + 1
+            while end < len(rows) and rows[end].depth > row.depth:
+                end += 1
+            del rows[index + 1:end]
+            rows[index] = replace(row, collapsed=True)
+        self._show_rows(rows, row.span_id)
 
     def action_collapse_or_parent(self) -> None:
         row = self.selected
