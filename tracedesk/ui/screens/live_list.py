@@ -49,7 +49,7 @@ class _Snapshot(Generic[T]):
     generation: int
     total: int
     hidden_new: int
-    first_page: list[T]
+    pages: dict[int, list[T]]  # the pages on screen, the first and the last
     moved_by: int  # how far the row selected when the reload began has moved (paused)
 
 
@@ -102,18 +102,24 @@ class LiveListScreen(Screen, Generic[T]):
         following = self.following or not self.can_follow()
         anchor = None if following else self._anchor
         keep = self.live_list.selected if keep_selection and not self.following else None
-        self._load(self._generation, self.source(), anchor, keep, self.live_list.cursor)
+        self._load(self._generation, self.source(), anchor, keep, self.live_list.cursor,
+                   self._pages_to_keep())
 
     @work(thread=True, exclusive=True, group="live-list", exit_on_error=False)
     def _load(self, generation: int, source: ListSource[T], anchor: T | None,
-              keep: T | None, kept_at: int) -> None:
+              keep: T | None, kept_at: int, wanted: set[int]) -> None:
         def query(reader: Reader) -> _Snapshot[T]:
             total = source.count(reader)
             hidden = source.position(reader, anchor) if anchor is not None else 0
-            first = source.page(reader, hidden, PAGE_SIZE)
+            shown = total - hidden
+            # Read with the count the pages the user sees (and the two ends), so a reload
+            # never shows placeholders where rows were, and G finds its rows ready.
+            pages = {page: source.page(reader, hidden + page * PAGE_SIZE, PAGE_SIZE, total)
+                     for page in wanted | {0, max(0, shown - 1) // PAGE_SIZE}
+                     if page * PAGE_SIZE < max(shown, 1)}
             now = source.refreshed(reader, keep) if keep is not None else None
             moved = source.position(reader, now) - hidden - kept_at if now is not None else 0
-            return _Snapshot(generation, total, hidden, first, moved)
+            return _Snapshot(generation, total, hidden, pages, moved)
 
         snapshot = self.app.data.read(query)
         self.app.call_from_thread(self._show, snapshot)
@@ -124,7 +130,8 @@ class LiveListScreen(Screen, Generic[T]):
         live_list = self.live_list
         self.hidden_new = snap.hidden_new
         live_list.reset(snap.total - snap.hidden_new, snap.generation)
-        live_list.set_page(0, snap.generation, snap.first_page)
+        for page, rows in snap.pages.items():
+            live_list.set_page(page, snap.generation, rows)
         if self.following:
             live_list.cursor = 0
         elif snap.moved_by:
@@ -133,6 +140,13 @@ class LiveListScreen(Screen, Generic[T]):
             live_list.scroll_to(y=live_list.scroll_offset.y + snap.moved_by, animate=False)
             live_list.cursor = max(0, min(live_list.total - 1, live_list.cursor + snap.moved_by))
         self.update_banner()
+
+    def _pages_to_keep(self) -> set[int]:
+        """The pages of the rows on screen (the view may shift by a few rows)."""
+        live_list = self.live_list
+        top = max(0, live_list.scroll_offset.y - 5)
+        bottom = live_list.scroll_offset.y + live_list.size.height + 5
+        return set(range(top // PAGE_SIZE, bottom // PAGE_SIZE + 1))
 
     def request_page(self, page: int, generation: int) -> None:
         """Given to the list widget: it asks for pages as they scroll into view."""
