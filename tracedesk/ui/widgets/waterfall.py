@@ -361,6 +361,9 @@ class Waterfall(ScrollView, can_focus=True):
         rows = list(self.rows) if self.rows is self._all_rows else self.rows
         if row.collapsed:
             self.collapsed.discard(row.span_id)
+            if not self.collapsed:  # all unfolded again: the rows made with the tree
+                self._show_rows(self._all_rows, row.span_id)
+                return
             rows[index] = opened = replace(row, collapsed=False)
             rows[index + 1:index + 1] = flatten_below(tree, opened, self.collapsed)
         else:
