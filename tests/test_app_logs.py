@@ -10,6 +10,7 @@ from tracedesk.ui.screens.logs import LogsScreen
 from tracedesk.ui.screens.trace import TraceScreen
 from tracedesk.ui.widgets.log_details import LogDetails
 from tracedesk.ui.widgets.log_list import LogList
+from tracedesk.ui.widgets.span_details import SpanDetails
 from tracedesk.ui.widgets.waterfall import Waterfall
 
 SIZE = (120, 24)
@@ -89,7 +90,7 @@ async def test_enter_opens_the_trace_at_the_records_span_and_back(store):
     store.add_log("not in any trace", at_ms=7)
     store.add_log("trace gone", at_ms=8, trace=404)
     app = make_app(store.path, RECEIVER, poll_seconds=0.05)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(170, 60)) as pilot:  # wide: the details beside
         await open_logs(pilot)
         await pilot.press("enter")  # "trace gone": its trace is not stored
         await settle(pilot)
@@ -104,6 +105,9 @@ async def test_enter_opens_the_trace_at_the_records_span_and_back(store):
         await settle(pilot)
         assert isinstance(app.screen, TraceScreen) and app.screen.trace_id == trace_id(7).hex()
         assert app.screen.query_one(Waterfall).selected_id == span_id(2).hex()
+        await settle(pilot, 0.1)
+        details = widget_text(app.screen.query_one(SpanDetails))
+        assert "Logs of this span (1)" in details and "charging card" in details
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, LogsScreen)
