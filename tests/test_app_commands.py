@@ -345,7 +345,11 @@ async def test_clear_all_while_the_receiver_writes_keeps_the_database_consistent
             sent_before = len(sent)
             # The receiver goes on storing, and the list shows only what came afterwards.
             await until(pilot, lambda: len(sent) >= sent_before + 20)
-            await until(pilot, lambda: 0 < trace_list.total < sent_before)
+            stop.set()
+            sender.join(timeout=30)
+            stored_now = serve.query("SELECT count(*) FROM traces")[0][0]
+            await until(pilot, lambda: trace_list.total == stored_now)
+            assert 20 <= stored_now < len(sent)
             assert app.is_running
     finally:
         stop.set()

@@ -19,16 +19,19 @@ class DataSource:
         self.db_path = db_path
         self._reader = Reader(db_path)
         self._lock = threading.Lock()
+        # Its own connection: the event loop polls it and must never wait behind a worker's
+        # long read (a service graph's window, say) holding the shared one.
+        self._version = Reader(db_path)
 
     def read(self, query: Callable[[Reader], T]) -> T:
         with self._lock:
             return query(self._reader)
 
     def data_version(self) -> int:
-        """Microseconds: fine on the event loop."""
-        with self._lock:
-            return self._reader.data_version()
+        """Microseconds, on a connection of its own: fine on the event loop."""
+        return self._version.data_version()
 
     def close(self) -> None:
+        self._version.close()
         with self._lock:
             self._reader.close()

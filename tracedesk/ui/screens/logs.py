@@ -73,8 +73,7 @@ class LogsScreen(LiveListScreen[LogRecord]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.live_list.focus()
-        self.reload()
+        self.live_list.focus()  # the rows load when the screen is shown (on_screen_resume)
 
     @property
     def live_list(self) -> PagedList[LogRecord]:

@@ -159,7 +159,6 @@ class MetricScreen(ThrottledScreen):
         table = self.query_one(DataTable)
         table.add_columns("time", "value", "service", "trace id", "span id", "attributes")
         table.focus()
-        self.reload(force=True)
 
     # --- data -------------------------------------------------------------------------
 

@@ -165,7 +165,6 @@ class MetricsScreen(ThrottledScreen):
 
     def on_mount(self) -> None:
         self.query_one(MetricList).focus()
-        self.reload(force=True)
 
     # --- data -------------------------------------------------------------------------
 

@@ -66,7 +66,6 @@ class ServicesScreen(ThrottledScreen):
         table = self.query_one(DataTable)
         table.add_columns("calls", "kind", "req/s", "errors", "p50", "p95", "requests")
         table.focus()
-        self.reload(force=True)
 
     # --- data -------------------------------------------------------------------------
 

@@ -59,8 +59,7 @@ class TracesScreen(LiveListScreen[TraceSummary]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.live_list.focus()
-        self.reload()
+        self.live_list.focus()  # the rows load when the screen is shown (on_screen_resume)
 
     @property
     def live_list(self) -> PagedList[TraceSummary]:
