@@ -30,6 +30,7 @@ from itertools import accumulate
 from typing import Any, NamedTuple
 
 from tracedesk.analysis.span_metrics import QUANTILES, histogram_quantile
+from tracedesk.safe_text import clean
 
 NS_PER_S = 1_000_000_000
 HISTOGRAMS = ("histogram", "exponential_histogram")
@@ -449,7 +450,7 @@ def format_value(value: float | None, unit: str) -> str:
     number = _compact(value)
     if not unit or unit == "1" or (unit.startswith("{") and unit.endswith("}")):
         return number
-    return f"{number} {unit}"
+    return f"{number} {clean(unit)}"  # the unit is telemetry too
 
 
 def format_rate(value: float | None, unit: str) -> str:

@@ -107,12 +107,6 @@ def logs_before(reader: Reader, record: LogRecord, where: LogFilter = LogFilter(
         (*args, record.time_unix_nano, record.time_unix_nano, record.log_id)).fetchone()[0]
 
 
-def log(reader: Reader, log_id: int) -> LogRecord | None:
-    row = reader.conn.execute(f"SELECT {LOG_FIELDS} FROM logs WHERE log_id = ?",
-                              (log_id,)).fetchone()
-    return _record(row) if row else None
-
-
 def trace_logs(reader: Reader, trace_id: str, limit: int = 10_000) -> list[LogRecord]:
     """A trace's log records, oldest first (the ``logs_by_trace`` index finds them)."""
     rows = reader.conn.execute(

@@ -131,14 +131,6 @@ class Reader:
                                 (trace_id,)).fetchone()
         return _summary(row) if row else None
 
-    def newer_than(self, start_time_unix_nano: int, where: TraceFilter = TraceFilter()) -> int:
-        """How many traces started after the given time (for "+N new traces")."""
-        clause, args = where.sql()
-        joiner = " AND" if clause else " WHERE"
-        return self.conn.execute(
-            f"SELECT count(*) FROM traces{clause}{joiner} start_time_unix_nano > ?",
-            (*args, start_time_unix_nano) if args else (start_time_unix_nano,)).fetchone()[0]
-
     def spans(self, trace_id: str) -> list[Span]:
         rows = self.conn.execute(
             f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_id = ? ORDER BY start_time_unix_nano",

@@ -74,7 +74,8 @@ class TracedeskApp(App):
         self._load_totals()
         self.set_interval(self._poll_seconds, self._poll)
         if self.receiver.notice:
-            self.notify(self.receiver.notice, title="Receiver", severity="warning", timeout=15)
+            self.notify(self.receiver.notice, title="Receiver", severity="warning", timeout=15,
+                        markup=False)
 
     def _poll(self) -> None:
         version = self.data.data_version()

@@ -72,12 +72,12 @@ class TraceCommands(Provider):
         for trace in traces:
             yield Hit(1.0 if trace.trace_id == prefix else 0.9,
                       _trace_prompt(trace, len(prefix), self.match_style or _MATCH_STYLE),
-                      partial(open_trace, app, trace.trace_id),
+                      partial(app.open_trace, trace.trace_id),
                       text=f"Open trace {trace.trace_id}")
         if not traces and len(prefix) == 32:
             yield Hit(1.0, Content.assemble("Open trace ", (prefix, "bold"), "\n",
                                             ("not stored", "italic $text-muted")),
-                      partial(_not_stored, app, prefix), text=f"Open trace {prefix}")
+                      partial(app.open_trace, prefix), text=f"Open trace {prefix}")
 
 
 def _trace_prompt(trace: TraceSummary, typed: int, match: Style) -> Content:
@@ -159,15 +159,6 @@ def _pick(app: TracedeskApp, provider: type[Provider], placeholder: str) -> None
 
 
 # --- what the commands do -------------------------------------------------------------
-
-
-def open_trace(app: TracedeskApp, trace_id: str) -> None:
-    app.push_screen(TraceScreen(trace_id))
-
-
-def _not_stored(app: TracedeskApp, trace_id: str) -> None:
-    app.notify(f"Trace {trace_id} is not stored (not received, or removed by retention).",
-               severity="warning", timeout=6, markup=False)
 
 
 def traces_list(app: TracedeskApp) -> TracesScreen:

@@ -7,22 +7,19 @@ control characters replaced by visible placeholders.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from rich.cells import cell_len, set_cell_size
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+from tracedesk.safe_text import clean
+
+__all__ = ["clean", "fit", "format_clock", "reset_service_colours", "service_colour"]
+
 
 SERVICE_COLOURS = (
     "#5fafff", "#87d787", "#ffaf5f", "#d787ff", "#5fd7d7", "#ffd75f", "#ff87af", "#afaf87",
     "#87afff", "#d7af87", "#af87d7", "#87d7af", "#d7d787", "#ff8787",
 )
-
-
-def clean(text: str) -> str:
-    """Replace control and bidi-override characters with a visible middle dot."""
-    return _CONTROL.sub("·", text)
 
 
 def fit(text: str, width: int) -> str:

@@ -16,7 +16,13 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
-from tracedesk.analysis.span_metrics import Series, by_operation, percentile_rank, red_series
+from tracedesk.analysis.span_metrics import (
+    Series,
+    by_operation,
+    by_service,
+    percentile_rank,
+    red_series,
+)
 from tracedesk.analysis.waterfall import format_duration
 from tracedesk.model import Span, SpanKind
 from tracedesk.ui.text import clean, format_clock, service_colour
@@ -95,7 +101,7 @@ class RedScreen(Screen):
         op_series = red_series(
             [s for s in service if s[1] == span.name and s[2] == span.kind], start, end, step,
             key=by_operation)
-        svc_series = red_series(service, start, end, step, key=lambda s: s[0])
+        svc_series = red_series(service, start, end, step, key=by_service)
         red = _Red(op_series.get((span.service_name, span.name, span.kind)),
                    svc_series.get(span.service_name), self.app.clock() - started)
         self.app.call_from_thread(self._show, red, start, end)

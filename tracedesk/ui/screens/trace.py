@@ -53,7 +53,6 @@ class TraceScreen(Screen):
         self._select = span_id  # a span to select once the trace has loaded
         # The trace's change counter and log count when last loaded: reload when they move.
         self._version: tuple[int, int] | None = None
-        self._summary: TraceSummary | None = None
         self._details_timer: Timer | None = None
         self._logs: list[LogRecord] = []  # the trace's log records, oldest first
         self._logs_of_trace = False  # list the whole trace's logs, not the span's
@@ -103,7 +102,6 @@ class TraceScreen(Screen):
 
     def _show(self, loaded: _Loaded) -> None:
         self._version = loaded.version
-        self._summary = loaded.summary
         self._show_header(loaded.summary)
         waterfall = self.query_one(Waterfall)
         select, self._select = self._select, None

@@ -31,9 +31,16 @@ def severity_style(name: str) -> Style | None:
     return SEVERITY_STYLES.get(name)
 
 
-def one_line(body: Any) -> str:
-    """A body on one line: strings as they are (line breaks shown as ⏎), others as JSON."""
-    text = body if isinstance(body, str) else orjson.dumps(body).decode()
+def one_line(body: Any, width: int) -> str:
+    """At most ``width`` characters of a body on one line: strings as they are (line breaks
+    shown as ⏎), others as JSON. Cut first: a body can be megabytes, drawn on every line."""
+    if isinstance(body, str):
+        text = body[:width + 1]
+    else:
+        try:
+            text = orjson.dumps(body).decode()[:width + 1]
+        except TypeError:  # integers beyond 64 bits
+            text = repr(body)[:width + 1]
     return text.replace("\r\n", "⏎").replace("\n", "⏎")
 
 
@@ -52,5 +59,5 @@ class LogList(PagedList[LogRecord]):
             Segment(fit(record.service_name, SERVICE_WIDTH) + " ",
                     Style(color=service_colour(record.service_name))),
             Segment(TRACE_MARK + " " if record.trace_id else "  ", DIM),
-            Segment(fit(one_line(record.body), body_width)),
+            Segment(fit(one_line(record.body, body_width), body_width)),
         ])
