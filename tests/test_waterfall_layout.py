@@ -375,9 +375,9 @@ def test_event_positions() -> None:
         {"time_unix_nano": 2000, "name": "outside", "attributes": {}},
         {"name": "no time", "attributes": {}},
     ])
-    assert event_positions(s, 0, 1000, 10) == [0, 5, 9]
-    assert event_positions(s, 500, 600, 10) == [1, 5]
-    assert event_positions(s, 0, 1000, 0) == []
+    assert event_positions(s.events, 0, 1000, 10) == [0, 5, 9]
+    assert event_positions(s.events, 500, 600, 10) == [1, 5]
+    assert event_positions(s.events, 0, 1000, 0) == []
 
 
 # --------------------------------------------------------------------------- ruler

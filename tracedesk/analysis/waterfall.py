@@ -390,14 +390,15 @@ def _mark(cells: list[str], eighths: int) -> None:
         cells[cell] = THIN_LEFT if offset < 4 else THIN_RIGHT
 
 
-def event_positions(span: Span, view_start: int, view_end: int, width: int) -> list[int]:
-    """Sorted, distinct cell indices of the span's events inside the view (events outside the
-    view, or without an integer ``time_unix_nano``, are left out)."""
+def event_positions(events: Iterable[dict], view_start: int, view_end: int,
+                    width: int) -> list[int]:
+    """Sorted, distinct cell indices of ``events`` (a span's, or some of them) inside the
+    view (events outside the view, or without an integer ``time_unix_nano``, are left out)."""
     if width <= 0:
         return []
     span_ns = max(view_end - view_start, 1)
     cells = set()
-    for event in span.events:
+    for event in events:
         t = event.get("time_unix_nano")
         if isinstance(t, int) and view_start <= t <= view_end:
             cells.add(min((t - view_start) * width // span_ns, width - 1))

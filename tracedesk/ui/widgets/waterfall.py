@@ -279,9 +279,8 @@ class Waterfall(ScrollView, can_focus=True):
             hot = self._critical_cells(span.span_id, view_start, view_end, width)
             styles = [CRITICAL if i in hot else OFF_PATH for i in range(width)]
         thrown = [e for e in span.events if e.get("name") == "exception"]
-        exceptions = set(event_positions(replace(span, events=thrown), view_start, view_end,
-                                         width)) if thrown else set()
-        for pos in event_positions(span, view_start, view_end, width):
+        exceptions = set(event_positions(thrown, view_start, view_end, width))
+        for pos in event_positions(span.events, view_start, view_end, width):
             cells[pos] = EVENT_MARK
             styles[pos] = EXCEPTION_EVENT if pos in exceptions else EVENT
         # One segment per run of equal style, not per cell: every later step (styles,
