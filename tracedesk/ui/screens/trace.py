@@ -70,8 +70,10 @@ class TraceScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(Waterfall).focus()
-        self.reload()
+        self.query_one(Waterfall).focus()  # the trace loads when shown (on_screen_resume)
+
+    def on_screen_resume(self) -> None:
+        self.reload()  # shown, or back from a screen on top (RED, a linked trace)
 
     def on_resize(self, event: Resize) -> None:
         self.query_one("#trace-body").set_class(event.size.width >= WIDE_LAYOUT_COLUMNS, "wide")
