@@ -15,14 +15,12 @@ from typing import Generic, TypeVar
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tracedesk.ui.text import fit
+from tracedesk.ui.widgets.cursor_view import CursorView
 
 PAGE_SIZE = 200
 MAX_PAGES = 30
@@ -35,19 +33,8 @@ T = TypeVar("T")
 PageFetcher = Callable[[int, int], None]  # (page index, generation) -> requests a page
 
 
-class PagedList(ScrollView, Generic[T], can_focus=True):
+class PagedList(CursorView, Generic[T]):
     """Shows ``total`` rows; pages come from the owner through ``set_page``."""
-
-    BINDINGS = [
-        Binding("j,down", "cursor_down", "Down", show=False, id="list.down"),
-        Binding("k,up", "cursor_up", "Up", show=False, id="list.up"),
-        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False, id="list.page_down"),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="list.page_up"),
-        Binding("g,home", "first", "First", show=False, id="list.first"),
-        Binding("G,end", "last", "Last", show=False, id="list.last"),
-    ]
-
-    cursor: reactive[int] = reactive(0, repaint=False, always_update=True)
 
     class CursorMoved(Message):
         """The cursor moved (to ``index``)."""
@@ -133,47 +120,16 @@ class PagedList(ScrollView, Generic[T], can_focus=True):
 
     # --- cursor -----------------------------------------------------------------------
 
-    def watch_cursor(self, old: int, new: int) -> None:
-        # Content lines (the header is line 0): refresh_line subtracts the scroll offset
-        # itself, so subtracting it here too repainted the wrong lines once scrolled.
-        self.refresh_line(old + 1)
-        self.refresh_line(new + 1)
-        self._scroll_cursor_into_view()
-        self.post_message(self.CursorMoved(new))
+    @property
+    def row_count(self) -> int:
+        return self.total
 
-    def _scroll_cursor_into_view(self) -> None:
-        visible = max(1, self.size.height - 1)
-        top = self.scroll_offset.y
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False)
-        elif self.cursor >= top + visible:
-            self.scroll_to(y=self.cursor - visible + 1, animate=False)
-
-    def _move(self, delta: int) -> None:
-        if self.total:
-            self.cursor = max(0, min(self.total - 1, self.cursor + delta))
-
-    def action_cursor_down(self) -> None:
-        self._move(1)
-
-    def action_cursor_up(self) -> None:
-        self._move(-1)
-
-    def action_page_down(self) -> None:
-        self._move(max(1, self.size.height - 2))
-
-    def action_page_up(self) -> None:
-        self._move(-max(1, self.size.height - 2))
-
-    def action_first(self) -> None:
-        self._move(-self.total)
-
-    def action_last(self) -> None:
-        self._move(self.total)
+    def cursor_moved(self, index: int) -> None:
+        self.post_message(self.CursorMoved(index))
 
     def on_click(self, event: events.Click) -> None:
-        index = self.scroll_offset.y + event.y - 1
-        if 0 <= index < self.total and event.y >= 1:
+        index = self.row_at(event.y)
+        if index is not None:
             if index == self.cursor and event.chain == 2:
                 self.post_message(self.Chosen())
             self.cursor = index

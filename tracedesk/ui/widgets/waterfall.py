@@ -18,8 +18,6 @@ from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tracedesk.analysis.waterfall import (
@@ -37,6 +35,7 @@ from tracedesk.analysis.waterfall import (
 )
 from tracedesk.model import StatusCode
 from tracedesk.ui.text import clean, fit, service_colour
+from tracedesk.ui.widgets.cursor_view import CursorView
 
 DURATION_WIDTH = 9
 EXPANDED, COLLAPSED, LEAF = "▾ ", "▸ ", "  "
@@ -56,17 +55,10 @@ EXCEPTION_EVENT = Style(color="#ff5f5f", bold=True)
 LOG_ERROR = Style(color="#ff5f5f", bold=True)
 
 
-class Waterfall(ScrollView, can_focus=True):
+class Waterfall(CursorView):
     """Shows a ``SpanTree``; ``set_tree`` again with newer data keeps the user's place."""
 
     BINDINGS = [
-        Binding("j,down", "cursor_down", "Down", show=False, id="waterfall.down"),
-        Binding("k,up", "cursor_up", "Up", show=False, id="waterfall.up"),
-        Binding("pagedown,ctrl+f", "page_down", "Page down", show=False,
-                id="waterfall.page_down"),
-        Binding("pageup,ctrl+b", "page_up", "Page up", show=False, id="waterfall.page_up"),
-        Binding("g,home", "first", "First", show=False, id="waterfall.first"),
-        Binding("G,end", "last", "Last", show=False, id="waterfall.last"),
         Binding("h,left", "collapse_or_parent", "Collapse / parent", show=False,
                 id="waterfall.collapse"),
         Binding("l,right", "expand", "Expand", show=False, id="waterfall.expand"),
@@ -89,8 +81,6 @@ class Waterfall(ScrollView, can_focus=True):
                 id="waterfall.previous_match"),
         Binding("z", "zoom", "Zoom", id="waterfall.zoom"),
     ]
-
-    cursor: reactive[int] = reactive(0, repaint=False, always_update=True)
 
     class Selected(Message):
         """The span under the cursor changed (None: the trace has no spans)."""
@@ -306,44 +296,16 @@ class Waterfall(ScrollView, can_focus=True):
 
     # --- cursor -----------------------------------------------------------------------
 
-    def watch_cursor(self, old: int, new: int) -> None:
-        # Content lines (the header is line 0): refresh_line subtracts the scroll offset
-        # itself, so subtracting it here too repainted the wrong lines once scrolled.
-        self.refresh_line(old + 1)
-        self.refresh_line(new + 1)
-        visible = max(1, self.size.height - 1)
-        top = self.scroll_offset.y
-        if new < top:
-            self.scroll_to(y=new, animate=False)
-        elif new >= top + visible:
-            self.scroll_to(y=new - visible + 1, animate=False)
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def cursor_moved(self, index: int) -> None:
         self.post_message(self.Selected(self.selected_id))
 
-    def _move(self, delta: int) -> None:
-        if self.rows:
-            self.cursor = max(0, min(len(self.rows) - 1, self.cursor + delta))
-
-    def action_cursor_down(self) -> None:
-        self._move(1)
-
-    def action_cursor_up(self) -> None:
-        self._move(-1)
-
-    def action_page_down(self) -> None:
-        self._move(max(1, self.size.height - 2))
-
-    def action_page_up(self) -> None:
-        self._move(-max(1, self.size.height - 2))
-
-    def action_first(self) -> None:
-        self._move(-len(self.rows))
-
-    def action_last(self) -> None:
-        self._move(len(self.rows))
-
     def on_click(self, event: events.Click) -> None:
-        index = self.scroll_offset.y + event.y - 1
-        if event.y >= 1 and 0 <= index < len(self.rows):
+        index = self.row_at(event.y)
+        if index is not None:
             if index == self.cursor and event.chain == 2:
                 self.action_toggle()
             self.cursor = index
