@@ -12,12 +12,11 @@ from typing import Generic, Protocol, TypeVar
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.widgets import Input, Static
+from textual.widget import Widget
+from textual.widgets import Static
 
 from tracedesk.store.reader import Reader
+from tracedesk.ui.screens.filter_screen import FilterScreen
 from tracedesk.ui.text import clean
 from tracedesk.ui.widgets.paged_list import PAGE_SIZE, PagedList
 
@@ -53,7 +52,7 @@ class _Snapshot(Generic[T]):
     moved_by: int  # how far the row selected when the reload began has moved (paused)
 
 
-class LiveListScreen(Screen, Generic[T]):
+class LiveListScreen(FilterScreen, Generic[T]):
     """A screen around one ``PagedList``; subclasses say what it reads and how to label it."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -69,6 +68,9 @@ class LiveListScreen(Screen, Generic[T]):
     @property
     def live_list(self) -> PagedList[T]:
         raise NotImplementedError
+
+    def filter_target(self) -> Widget:
+        return self.live_list
 
     def source(self) -> ListSource[T]:
         raise NotImplementedError
@@ -180,42 +182,3 @@ class LiveListScreen(Screen, Generic[T]):
         self.following = True
         self._anchor = None
         self.reload(keep_selection=False)
-
-    # --- the quick filter -------------------------------------------------------------
-
-    def filter_row(self, placeholder: str) -> ComposeResult:
-        """The filter line (hidden until used): compose it above the list."""
-        with Horizontal(id="filter-row"):
-            yield Static("filter", id="filter-label")
-            yield Input(placeholder=placeholder, id="filter")
-
-    def apply_filter(self, text: str) -> None:
-        """Show the rows matching ``text`` (typed into the filter line)."""
-        raise NotImplementedError
-
-    def action_focus_filter(self) -> None:
-        # Focus now, not on the next refresh: keys typed right after "/" must land in it.
-        self.query_one("#filter-row").display = True
-        self.app.set_focus(self.query_one("#filter", Input))
-
-    def show_filter(self, text: str) -> None:
-        """Fill the filter line with ``text`` and show the rows it matches."""
-        self.query_one("#filter", Input).value = text
-        self.query_one("#filter-row").set_class(bool(text.strip()), "visible")
-        self.apply_filter(text.strip())
-        self.live_list.focus()
-
-    def clear_filter(self) -> None:
-        self.show_filter("")
-        self.query_one("#filter-row").styles.clear_rule("display")
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_one("#filter-row").set_class(bool(event.value.strip()), "visible")
-        self.apply_filter(event.value.strip())
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            self.query_one("#filter-row").styles.clear_rule("display")
-        self.live_list.focus()

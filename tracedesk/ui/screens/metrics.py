@@ -18,9 +18,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.strip import Strip
-from textual.widgets import Footer, Input, Static
+from textual.widget import Widget
+from textual.widgets import Footer, Static
 
 from tracedesk.analysis.metric_series import (
     HISTOGRAMS,
@@ -32,6 +32,7 @@ from tracedesk.analysis.metric_series import (
 )
 from tracedesk.store.metric_queries import Stream, StreamCache, StreamKey
 from tracedesk.store.reader import Reader
+from tracedesk.ui.screens.filter_screen import FilterScreen
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, fit, service_colour
 from tracedesk.ui.widgets.chart import sparkline
@@ -136,7 +137,7 @@ class MetricList(PagedList[StreamRow]):
         ])
 
 
-class MetricsScreen(ThrottledScreen):
+class MetricsScreen(ThrottledScreen, FilterScreen):
     BINDINGS = [
         Binding("enter", "open_metric", "Open", id="metrics.open"),
         Binding("w", "next_window", "Window", id="metrics.window"),
@@ -154,10 +155,8 @@ class MetricsScreen(ThrottledScreen):
         self._generation = 0
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="filter-row"):
-            yield Static("filter", id="filter-label")
-            yield Input(placeholder="text in the metric or service name (enter applies, "
-                        "escape clears)", id="filter")
+        yield from self.filter_row("text in the metric or service name (enter applies, "
+                                   "escape clears)")
         yield Static("", id="metrics-banner")
         yield MetricList(self._serve_page, id="metric-list")
         yield StatusBar(id="status")
@@ -231,30 +230,14 @@ class MetricsScreen(ThrottledScreen):
             self.app.push_screen(MetricScreen(row.key.name, WINDOWS_NS[self.window],
                                               WINDOW_NAMES[self.window]))
 
-    def action_focus_filter(self) -> None:
-        self.query_one("#filter-row").display = True
-        self.app.set_focus(self.query_one("#filter", Input))
+    def filter_target(self) -> Widget:
+        return self.query_one(MetricList)
 
     def action_clear_filter(self) -> None:
-        self.query_one("#filter", Input).value = ""
-        self.query_one("#filter-row").styles.clear_rule("display")
-        self.query_one("#filter-row").set_class(False, "visible")
-        self._filter("")
-        self.query_one(MetricList).focus()
+        self.clear_filter()
 
-    def _filter(self, text: str) -> None:
+    def apply_filter(self, text: str) -> None:
         if text != self.text:
             self.text = text
             self.query_one(MetricList).cursor = 0
             self._fill()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_one("#filter-row").set_class(bool(event.value.strip()), "visible")
-        self._filter(event.value.strip())
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            self.query_one("#filter-row").styles.clear_rule("display")
-        self.query_one(MetricList).focus()
