@@ -6,14 +6,13 @@ import math
 
 import pytest
 
+from tracedesk.analysis.metric_format import format_rate, format_value
 from tracedesk.analysis.metric_series import (
     Bar,
     Buckets,
     ExponentialBuckets,
     MetricPoint,
     bars,
-    format_rate,
-    format_value,
     histogram_series,
     means,
     rates,

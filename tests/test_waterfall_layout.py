@@ -9,17 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracedesk.analysis.critical_path import last_ending_root
+from tracedesk.analysis.time_axis import bar, event_positions, format_duration, ruler
 from tracedesk.analysis.waterfall import (
     SpanTree,
-    bar,
     build_tree,
     critical_path,
     critical_segments,
-    event_positions,
     flatten,
     flatten_below,
-    format_duration,
-    ruler,
     self_time_ns,
     tree_prefix,
 )

@@ -20,7 +20,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.style import Style
 
-from tracedesk.analysis.waterfall import format_duration
+from tracedesk.analysis.time_axis import format_duration
 from tracedesk.model import TraceSummary
 from tracedesk.store.clear import ClearError, clear_all
 from tracedesk.store.reader import RowCounts, TraceOrder

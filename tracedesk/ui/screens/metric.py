@@ -20,11 +20,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
+from tracedesk.analysis.metric_format import format_rate, format_value
 from tracedesk.analysis.metric_series import (
     HISTOGRAMS,
     bars,
-    format_rate,
-    format_value,
     histogram_series,
     is_rate,
     rates,

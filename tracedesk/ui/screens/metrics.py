@@ -22,10 +22,10 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
+from tracedesk.analysis.metric_format import format_value
 from tracedesk.analysis.metric_series import (
     HISTOGRAMS,
     MetricPoint,
-    format_value,
     means,
     resample,
     trend,

@@ -23,7 +23,7 @@ from tracedesk.analysis.span_metrics import (
     percentile_rank,
     red_series,
 )
-from tracedesk.analysis.waterfall import format_duration
+from tracedesk.analysis.time_axis import format_duration
 from tracedesk.model import Span, SpanKind
 from tracedesk.ui.text import clean, format_clock, service_colour
 from tracedesk.ui.widgets.status_bar import StatusBar

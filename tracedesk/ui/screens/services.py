@@ -18,7 +18,8 @@ from textual.widgets import DataTable, Footer, Static
 
 from tracedesk.analysis.call_tree import CallRow, call_tree
 from tracedesk.analysis.service_graph import Edge, ServiceGraph, service_graph
-from tracedesk.analysis.waterfall import format_duration, tree_prefix
+from tracedesk.analysis.time_axis import format_duration
+from tracedesk.analysis.waterfall import tree_prefix
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, service_colour

@@ -14,7 +14,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from tracedesk.analysis.waterfall import SpanTree, build_tree, format_duration, self_time_ns
+from tracedesk.analysis.time_axis import format_duration
+from tracedesk.analysis.waterfall import SpanTree, build_tree, self_time_ns
 from tracedesk.model import LogRecord, TraceSummary
 from tracedesk.store.log_queries import trace_log_count, trace_logs
 from tracedesk.store.reader import Reader

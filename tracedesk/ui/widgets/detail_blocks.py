@@ -150,8 +150,14 @@ def none_text() -> Text:
     return Text("none", DIM)
 
 
-def attributes_block(title: str, attributes: dict[str, Any]) -> Block:
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (hostile data holds anything)."""
+    return value if isinstance(value, dict) else {}
+
+
+def attributes_block(title: str, attributes: Any) -> Block:
     """A titled group of sorted key/value rows, or a dimmed "none"."""
+    attributes = as_dict(attributes)
     block = Block().add(Text(title, SECTION))
     if not attributes:
         return block.add(none_text(), 2)

@@ -48,12 +48,9 @@ def log_block(record: LogRecord, resource: dict[str, Any]) -> Block:
     body = Block().add(Text("Body", SECTION)).add(value_text(record.body), 2)
     return (Block().add(title).add(rows)
             .extend(body)
-            .extend(attributes_block("Attributes", _as_dict(record.attributes)))
+            .extend(attributes_block("Attributes", record.attributes))
             .extend(attributes_block("Resource attributes", resource)))
 
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 class LogDetails(VerticalScroll, can_focus=True):

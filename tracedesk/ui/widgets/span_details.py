@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from tracedesk.analysis.waterfall import format_duration
+from tracedesk.analysis.time_axis import format_duration
 from tracedesk.model import LogRecord, Span, SpanKind, StatusCode
 from tracedesk.store.log_queries import severity_name
 from tracedesk.ui.text import clean, format_clock, service_colour
@@ -30,6 +30,7 @@ from tracedesk.ui.widgets.detail_blocks import (
     SECTION,
     Block,
     KeyValues,
+    as_dict,
     attributes_block,
     clean_block,
     id_text,
@@ -73,10 +74,6 @@ def kind_text(kind: int) -> Text:
 
 def offset_text(ns: int) -> str:
     return format_duration(ns) if ns < 0 else "+" + format_duration(ns)
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def overview_block(span: Span, context: SpanContext) -> Block:
@@ -148,7 +145,7 @@ def events_block(span: Span) -> Block:
 
 def _add_event(block: Block, event: dict[str, Any], span_start: int) -> None:
     name = str(event.get("name", ""))
-    attributes = _as_dict(event.get("attributes"))
+    attributes = as_dict(event.get("attributes"))
     is_exception = name == "exception"
     head = Text(overflow="fold")
     when = event.get("time_unix_nano")
@@ -193,7 +190,7 @@ def link_prompt(link: dict[str, Any]) -> Text:
     if link.get("trace_state"):
         text.append("\nstate ", KEY)
         text.append_text(value_text(link["trace_state"]))
-    attributes = _as_dict(link.get("attributes"))
+    attributes = as_dict(link.get("attributes"))
     for key in sorted(attributes, key=str):
         text.append("\n  ")
         text.append(clean(str(key)), KEY)
@@ -329,9 +326,9 @@ class SpanDetails(VerticalScroll):
             context = SpanContext(span.start_time_unix_nano, span.duration_ns, {},
                                   None, False, 0)
         self._overview.update(overview_block(span, context))
-        self._attributes.update(attributes_block("Span attributes", _as_dict(span.attributes)))
+        self._attributes.update(attributes_block("Span attributes", span.attributes))
         self._resource.update(
-            attributes_block("Resource attributes", _as_dict(context.resource)))
+            attributes_block("Resource attributes", context.resource))
         self._events.update(events_block(span))
         self._logs.update(logs_block(context, span.start_time_unix_nano))
         links = [link for link in span.links if isinstance(link, dict)]

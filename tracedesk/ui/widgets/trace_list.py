@@ -7,7 +7,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
-from tracedesk.analysis.waterfall import format_duration
+from tracedesk.analysis.time_axis import format_duration
 from tracedesk.model import TraceSummary
 from tracedesk.ui.text import fit, format_clock, service_colour
 from tracedesk.ui.widgets.paged_list import HEADER, PagedList, PageFetcher

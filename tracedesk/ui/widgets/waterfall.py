@@ -20,20 +20,18 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
+from tracedesk.analysis.time_axis import bar, event_positions, format_duration, ruler
 from tracedesk.analysis.waterfall import (
     SpanTree,
     WaterfallRow,
-    bar,
     critical_path,
     critical_segments,
-    event_positions,
     flatten,
     flatten_below,
-    format_duration,
-    ruler,
     tree_prefix,
 )
 from tracedesk.model import StatusCode
+from tracedesk.store.log_queries import severity_floor
 from tracedesk.ui.text import clean, fit, service_colour
 from tracedesk.ui.widgets.cursor_view import CursorView
 
@@ -41,7 +39,7 @@ DURATION_WIDTH = 9
 EXPANDED, COLLAPSED, LEAF = "▾ ", "▸ ", "  "
 EVENT_MARK = "◆"
 LOG_MARK = "≡"  # the span wrote log records
-ERROR_SEVERITY = 17  # OTLP SeverityNumber ERROR
+ERROR_SEVERITY = severity_floor("ERROR")
 
 DIM = Style(dim=True)
 HEADER = Style(bold=True, color="#87afd7")
