@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from textual.app import App
 from textual.pilot import Pilot
+from textual.worker import WorkerState
 
 from tracedesk.demo.shop import Shop
 from tracedesk.otlp import ResourceTable, Signal, decode
@@ -50,10 +52,35 @@ def seed_demo_database(path: Path, traces: int = 120, seed: int = 42) -> None:
     writer.close()
 
 
+SETTLE_TRIES = 40
+SETTLE_STEP_SECONDS = 0.05
+
+
+def _busy(app: App) -> bool:
+    return any(worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+               for worker in app.workers)
+
+
 async def _settle(pilot: Pilot) -> None:
-    await pilot.pause(0.3)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.2)
+    """Wait until the screen is finished: no worker is pending or running, and two exports
+    of the screen a moment apart are identical.
+
+    A fixed pause is not enough on a loaded machine: results drawn after their worker ends
+    (a table measures its columns when idle, details wait for a short timer) could be
+    caught half done. Gives up after ``SETTLE_TRIES`` steps, so a screen that never stops
+    changing fails its comparison instead of hanging."""
+    app = pilot.app
+    previous: str | None = None
+    for _ in range(SETTLE_TRIES):
+        await app.workers.wait_for_complete()
+        await pilot.pause(SETTLE_STEP_SECONDS)
+        if _busy(app):
+            previous = None
+            continue
+        current = app.export_screenshot()
+        if current == previous:
+            return
+        previous = current
 
 
 async def _open_largest_failed_trace(pilot: Pilot) -> None:
