@@ -109,7 +109,15 @@ async def test_histogram_shows_quantiles_buckets_and_opens_an_exemplars_trace(st
         assert any("\u2800" < c <= "\u28ff" for c in chart)  # a braille line was drawn
 
         table = screen.query_one("#exemplars")
-        assert table.row_count > 0
+        assert table.row_count > 1
+        await pilot.press("j")  # the exemplars move with the list keys
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("k")
+        assert table.cursor_row == table.row_count - 2
+        await pilot.press("g")
+        assert table.cursor_row == 0
         exemplar = screen._exemplars[0]
         await pilot.press("enter")
         await settle(pilot, 0.5)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from app_support import RECEIVER, settle
+from app_support import BASE, RECEIVER, settle
+from opentelemetry.proto.trace.v1 import trace_pb2
+from otlp_builders import make_span
 from textual.widgets import DataTable
 
 from tracedesk.ui.app import make_app
@@ -46,3 +48,54 @@ async def test_the_demo_shops_calls_are_drawn_and_lead_to_traces(tmp_path):
         await settle(pilot)
         assert isinstance(app.screen, TracesScreen)
         assert app.screen.filter.text == "payments"
+
+
+async def test_vim_keys_move_through_the_graph_and_the_entry_point_says_it_has_no_spans(
+        tmp_path):
+    db = tmp_path / "demo.db"
+    seed_demo_database(db, traces=20)
+    app = make_app(db, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(140, 50), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot, 0.5)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count > 3 and table.cursor_row == 0
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+
+        assert table_rows(app)[0].startswith("user")
+        await pilot.press("enter")  # "user" stands for the callers: it has no traces
+        await settle(pilot)
+        assert isinstance(app.screen, ServicesScreen)
+        assert any("user is not an instrumented service" in str(n.message)
+                   for n in app._notifications)
+
+
+async def test_new_calls_appear_while_the_graph_is_shown(store, monkeypatch):
+    monkeypatch.setattr(ServicesScreen, "MIN_RELOAD_SECONDS", 0.1)
+    store.add_spans({"shop": [make_span(1, 1, None, name="GET /", base_ns=BASE)]})
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot, 0.3)
+        assert not any("stock" in row for row in table_rows(app))
+
+        server = make_span(2, 3, 2, name="GET /stock", start_ms=101, duration_ms=5,
+                           base_ns=BASE)
+        server.kind = trace_pb2.Span.SPAN_KIND_SERVER
+        store.add_spans({
+            "shop": [make_span(2, 1, None, name="GET /", start_ms=100, base_ns=BASE),
+                     make_span(2, 2, 1, name="GET", start_ms=100, duration_ms=7,
+                               base_ns=BASE)],
+            "stock": [server]})
+        await settle(pilot, 0.5)
+        calls = [row.split(" | ")[0] for row in table_rows(app)]
+        assert any(call.endswith("└─ stock") for call in calls), calls

@@ -42,6 +42,7 @@ from tracedesk.ui.screens.metrics import compact_attributes, type_label
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, format_clock, service_colour
 from tracedesk.ui.widgets.chart import Chart, Line, bars_text
+from tracedesk.ui.widgets.key_table import KeyTable
 from tracedesk.ui.widgets.status_bar import StatusBar
 
 MAX_CHARTS = 12
@@ -150,7 +151,7 @@ class MetricScreen(ThrottledScreen):
         yield Static("", id="metric-header")
         yield VerticalScroll(id="metric-body")
         yield Static("", id="exemplars-title")
-        yield DataTable(id="exemplars", cursor_type="row", zebra_stripes=False)
+        yield KeyTable(id="exemplars", cursor_type="row", zebra_stripes=False)
         yield StatusBar(id="status")
         yield Footer()
 

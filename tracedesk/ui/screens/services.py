@@ -23,11 +23,14 @@ from tracedesk.analysis.waterfall import tree_prefix
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, service_colour
+from tracedesk.ui.widgets.key_table import KeyTable
 from tracedesk.ui.widgets.status_bar import StatusBar
 
 WINDOWS_NS = (5 * 60 * 10**9, 15 * 60 * 10**9, 60 * 60 * 10**9)
 WINDOW_NAMES = ("5m", "15m", "1h")
-# Spans a little older than the window still pair with the servers they called inside it.
+# Calls are counted when they start inside the window, but their other side is read from a
+# little before and after it: a server span starts after its client, a consumer after its
+# producer (the window ends where the newest trace starts, so its servers start after it).
 PAIRING_MARGIN_NS = 30 * 10**9
 NODE_KINDS = {"database": "database", "messaging": "queue", "peer": "external",
               "user": "entry"}
@@ -55,17 +58,20 @@ class ServicesScreen(ThrottledScreen):
         self.window = 0  # 5 minutes: the cheapest, and what a developer just did
         self.as_table = False
         self._graph: ServiceGraph | None = None
-        self._services: dict[str, str] = {}  # row key -> the service whose traces it lists
+        # row key -> the service whose traces it lists (None: an entry point, no spans)
+        self._services: dict[str, str | None] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", id="services-banner")
-        yield DataTable(id="services-table", cursor_type="row", zebra_stripes=False)
+        yield KeyTable(id="services-table", cursor_type="row", zebra_stripes=False)
         yield StatusBar(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("calls", "kind", "req/s", "errors", "p50", "p95", "requests")
+        # Numbers are right-aligned: so are their headers.
+        table.add_columns("calls", "kind", *(Text(label, justify="right") for label in
+                                             ("req/s", "errors", "p50", "p95", "requests")))
         table.focus()
 
     # --- data -------------------------------------------------------------------------
@@ -82,7 +88,8 @@ class ServicesScreen(ThrottledScreen):
             if end is None:
                 return 0, []
             end += 1
-            return end, reader.graph_spans(end - window_ns - PAIRING_MARGIN_NS, end)
+            return end, reader.graph_spans(end - window_ns - PAIRING_MARGIN_NS,
+                                           end + PAIRING_MARGIN_NS)
 
         end, spans = self.app.data.read(query)
         graph = service_graph(spans, end - window_ns, end)
@@ -118,8 +125,10 @@ class ServicesScreen(ThrottledScreen):
         else:
             for index, row in enumerate(call_tree(graph)):
                 key = f"{index}\0{row.node}"
-                self._services[key] = row.node if _is_service(graph, row.node) else (
-                    row.edge.client if row.edge else row.node)
+                if _is_service(graph, row.node):
+                    self._services[key] = row.node
+                else:  # a database or peer: its caller's traces; an entry point: none
+                    self._services[key] = row.edge.client if row.edge else None
                 cells = _edge_cells(graph, row.edge) if row.edge else _node_kind_only(graph,
                                                                                     row.node)
                 table.add_row(_tree_label(graph, row), *cells, key=key)
@@ -143,11 +152,17 @@ class ServicesScreen(ThrottledScreen):
         if not table.row_count:
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        service = self._services.get(key or "")
-        if service:
-            from tracedesk.ui.commands import show_service
+        if key not in self._services:
+            return
+        service = self._services[key]
+        if service is None:
+            node = key.split("\0")[-1]
+            self.notify(f"{clean(node)} is not an instrumented service: it has no spans of "
+                        "its own. Choose a service it calls.", timeout=5, markup=False)
+            return
+        from tracedesk.ui.commands import show_service
 
-            show_service(self.app, service)
+        show_service(self.app, service)
 
 
 def _is_service(graph: ServiceGraph, name: str) -> bool:
@@ -192,7 +207,7 @@ def _node_kind_only(graph: ServiceGraph, name: str) -> list[Text]:
 
 def _edge_cells(graph: ServiceGraph, edge: Edge) -> list[Text]:
     latency = edge.server_latency or edge.client_latency
-    errors = Text(f"{edge.error_rate:.1%}", ERROR_STYLE if edge.errors else DIM)
+    errors = Text(f"{edge.error_rate:.1%}", ERROR_STYLE if edge.errors else DIM, justify="right")
     return [
         _kind(graph, edge.server),
         Text(f"{edge.rate:,.2f}", justify="right"),
