@@ -64,7 +64,8 @@ async def test_enter_opens_the_waterfall_with_tree_bars_and_details(store):
         assert "100ms" in shown[0] and "█" in shown[0]
         assert "◆" in shown[2]  # the exception event on its bar
         header = str(app.screen.query_one("#trace-header").render())
-        assert trace_id(1).hex() in header and "4 spans" in header and "1 errors" in header
+        assert trace_id(1).hex() in header and "4 spans" in header
+        assert "✖ 1 error" in header and "1 errors" not in header  # one, not "1 errors"
 
         await pilot.press("j")
         await settle(pilot, 0.1)
@@ -272,3 +273,17 @@ async def test_spans_logs_are_marked_listed_and_arrive_live(store):
         await settle(pilot)
         shown = widget_text(app.screen.query_one(SpanDetails))
         assert "Logs of this trace (3)" in shown and "late retry note" in shown
+
+
+async def test_a_long_attribute_key_stays_on_one_line_when_the_panel_has_room(store):
+    key = "messaging.destination.partition.id"  # 34 characters: real, and common
+    store.add_spans({"shipping": [make_span(1, 1, None, name="process orders", base_ns=BASE,
+                                            **{key: 3, "messaging.system": "kafka"})]})
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(160, 45)) as pilot:  # details beside the waterfall
+        await open_first_trace(pilot)
+        shown = widget_text(app.screen.query_one(SpanDetails)).splitlines()
+        line = next(text for text in shown if "messaging.destination" in text)
+        assert line.lstrip("│ ").split() == [key, "3"], shown
+        kafka = next(text for text in shown if "messaging.system" in text)
+        assert kafka.index("kafka") == line.index("3")  # the values share one column

@@ -27,7 +27,7 @@ from tracedesk.store.reader import RowCounts, TraceOrder
 from tracedesk.ui.screens.confirm import ConfirmScreen
 from tracedesk.ui.screens.trace import TraceScreen
 from tracedesk.ui.screens.traces import TracesScreen
-from tracedesk.ui.text import clean, service_colour
+from tracedesk.ui.text import clean, plural, service_colour
 
 if TYPE_CHECKING:
     from tracedesk.ui.app import TracedeskApp
@@ -88,10 +88,10 @@ def _trace_prompt(trace: TraceSummary, typed: int, match: Style) -> Content:
         "Open trace ", (tid[:typed], match), (tid[typed:], "bold"), "\n",
         (clean(trace.root_service_name), service_colour(trace.root_service_name)), " ",
         (name, "" if trace.has_root else "italic"),
-        f"  {format_duration(trace.duration_ns)}  {trace.span_count:,} spans",
+        f"  {format_duration(trace.duration_ns)}  {plural(trace.span_count, 'span')}",
     ]
     if trace.error_count:
-        parts.append((f"  ✖ {trace.error_count:,} errors", "bold #ff5f5f"))
+        parts.append((f"  ✖ {plural(trace.error_count, 'error')}", "bold #ff5f5f"))
     return Content.assemble(*parts)
 
 
@@ -211,9 +211,10 @@ def _confirm(app: TracedeskApp, counts: RowCounts) -> None:
 
 def _count_lines(counts: RowCounts) -> Content:
     width = len(f"{max(counts.traces, counts.spans, counts.logs, counts.metric_points):,}")
-    rows = [(counts.traces, "traces"), (counts.spans, "spans"), (counts.logs, "log records"),
-            (counts.metric_points, "metric points")]
-    return Content("\n".join(f"  {n:>{width},} {what}" for n, what in rows))
+    rows = [(counts.traces, "trace"), (counts.spans, "span"), (counts.logs, "log record"),
+            (counts.metric_points, "metric point")]
+    return Content("\n".join(f"  {n:>{width},} {what}{'' if n == 1 else 's'}"
+                             for n, what in rows))
 
 
 def _confirmed(app: TracedeskApp, yes: bool | None) -> None:
@@ -237,6 +238,7 @@ def _clear(app: TracedeskApp) -> None:
 def _cleared(app: TracedeskApp, counts: RowCounts) -> None:
     while isinstance(app.screen, TraceScreen) and len(app.screen_stack) > 1:
         app.pop_screen()  # the trace it showed is gone
-    app.notify(f"Deleted {counts.traces:,} traces, {counts.spans:,} spans, "
-               f"{counts.logs:,} log records and {counts.metric_points:,} metric points.",
+    app.notify(f"Deleted {plural(counts.traces, 'trace')}, {plural(counts.spans, 'span')}, "
+               f"{plural(counts.logs, 'log record')} and "
+               f"{plural(counts.metric_points, 'metric point')}.",
                title="All data cleared", timeout=8, markup=False)

@@ -13,7 +13,8 @@ from rich.cells import cell_len, set_cell_size
 
 from tracedesk.safe_text import clean
 
-__all__ = ["clean", "fit", "format_clock", "reset_service_colours", "service_colour"]
+__all__ = ["clean", "fit", "format_clock", "plural", "reset_service_colours",
+           "service_colour"]
 
 
 SERVICE_COLOURS = (
@@ -30,6 +31,11 @@ def fit(text: str, width: int) -> str:
     if cell_len(text) > width:
         return set_cell_size(text, width - 1) + "…"
     return set_cell_size(text, width)
+
+
+def plural(n: int, noun: str) -> str:
+    """``n`` and the noun, singular for one: ``1 span``, ``1,204 spans``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 _assigned_colours: dict[str, str] = {}

@@ -20,7 +20,7 @@ from tracedesk.model import LogRecord, TraceSummary
 from tracedesk.store.log_queries import trace_log_count, trace_logs
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.red import RedScreen
-from tracedesk.ui.text import clean, format_clock, service_colour
+from tracedesk.ui.text import clean, format_clock, plural, service_colour
 from tracedesk.ui.widgets.span_details import SpanContext, SpanDetails
 from tracedesk.ui.widgets.status_bar import StatusBar
 from tracedesk.ui.widgets.waterfall import Waterfall
@@ -135,10 +135,10 @@ class TraceScreen(Screen):
                       style="bold" if t.has_root else "dim")
         header.append(f"  {format_clock(t.start_time_unix_nano)}", style="dim")
         header.append(f"  {format_duration(t.duration_ns)}")
-        header.append(f"  {t.span_count:,} spans")
-        header.append(f"  {len(t.services)} services", style="dim")
+        header.append(f"  {plural(t.span_count, 'span')}")
+        header.append(f"  {plural(len(t.services), 'service')}", style="dim")
         if t.error_count:
-            header.append(f"  ✖ {t.error_count} errors", style="bold #ff5f5f")
+            header.append(f"  ✖ {plural(t.error_count, 'error')}", style="bold #ff5f5f")
         self.query_one("#trace-header", Static).update(header)
 
     # --- details ----------------------------------------------------------------------

@@ -57,6 +57,7 @@ def id_text(value: Any) -> Text:
 
 
 Line = list[Segment]
+VALUE_MIN_WIDTH = 30
 
 
 def _wrap(console: Console, text: Text, width: int) -> list[Text]:
@@ -80,8 +81,9 @@ class KeyValues:
 
     def lines(self, console: Console, width: int) -> Iterable[Line]:
         widest = self.key_width or max((key.cell_len for key, _ in self.rows), default=0)
-        # A hostile 500-character key must not squeeze every value into one column.
-        key_width = max(1, min(widest, 40, width // 2))
+        # A hostile 500-character key must not squeeze every value into one column: keys get
+        # at most 40 cells, and no more than half the width unless values keep 30.
+        key_width = max(1, min(widest, 40, max(width // 2, width - VALUE_MIN_WIDTH)))
         value_width = max(1, width - key_width - self.gap)
         blank_key = Segment(" " * (key_width + self.gap))
         for key, value in self.rows:

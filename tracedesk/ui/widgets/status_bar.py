@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tracedesk.ui.text import plural
+
 
 def status_text(receiver: str, receiver_ok: bool, traces: int, spans: int,
                 spans_per_second: float | None) -> Text:
@@ -12,7 +14,7 @@ def status_text(receiver: str, receiver_ok: bool, traces: int, spans: int,
     text.append("● " if receiver_ok else "○ ", "green" if receiver_ok else "yellow")
     text.append(receiver)
     text.append("  │  ", "dim")
-    text.append(f"{traces:,} traces · {spans:,} spans")
+    text.append(f"{plural(traces, 'trace')} · {plural(spans, 'span')}")
     if spans_per_second is not None:
         text.append("  │  ", "dim")
         text.append(f"{spans_per_second:,.0f} spans/s")
