@@ -26,6 +26,7 @@ from otlp_builders import kv, logs_request, make_span, metrics_request, traces_r
 
 from tracedesk.otlp import PayloadError, ResourceTable, Signal, decode, response
 from tracedesk.otlp.batch import LOG_COLUMNS, METRIC_COLUMNS, SPAN_COLUMNS, DecodedBatch
+from tracedesk.otlp.traces import cold_columns
 
 TRACE_ID = bytes.fromhex("5b8efff798038103d269b633813fc60c")
 SPAN_ID = bytes.fromhex("eee19b7ec3c1b174")
@@ -105,10 +106,28 @@ def test_span_row_has_every_column():
         "links": orjson.dumps([{"trace_id": TRACE_ID.hex(), "span_id": PARENT_ID.hex(),
                                 "trace_state": "a=b", "attributes": {"why": "retry"},
                                 "flags": 1}]).decode(),
+        "raw": None,
         "resource_id": resource_id, "scope_name": "tests", "scope_version": "1.2",
         "trace_state": "k=v", "flags": 0x301,
     }
     assert batch.resources == [(resource_id, "checkout", '{"service.name":"checkout"}', "")]
+
+    # Deferred: the same row, but attributes, events and links wait in the span's bytes,
+    # and converting those bytes later gives exactly the JSON above.
+    deferred = decode(Signal.TRACES, request.SerializeToString(), ResourceTable(), defer=True)
+    late = span_row(deferred)
+    assert (late["attributes"], late["events"], late["links"]) == (None, None, None)
+    assert cold_columns(late["raw"]) == (row["attributes"], row["events"], row["links"])
+    hot = {k: v for k, v in row.items() if k not in ("attributes", "events", "links", "raw")}
+    assert {k: late[k] for k in hot} == hot
+    assert deferred.traces == batch.traces
+
+
+def test_only_spans_are_deferred():
+    request = logs_request(logs_pb2.LogRecord(time_unix_nano=T0, body=AnyValue(
+        string_value="hi"), attributes=[kv("k", "v")]))
+    batch = decode(Signal.LOGS, request.SerializeToString(), ResourceTable(), defer=True)
+    assert dict(zip(LOG_COLUMNS, batch.logs[0], strict=True))["attributes"] == '{"k":"v"}'
 
 
 def test_end_before_start_gives_zero_duration():

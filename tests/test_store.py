@@ -233,3 +233,89 @@ def test_pages_past_the_middle_read_from_the_other_end_give_the_same_rows(tmp_pa
         assert log_page(reader, offset, 40, LogFilter(), total) == plain_logs[offset:offset + 40]
     assert nearer_end(990, 37, 1000) == (True, 0, 10)
     assert nearer_end(10, 37, 1000) == (False, 10, 37)
+
+
+def _shop_request(seed: int = 7):
+    from tracedesk.demo.shop import Shop
+
+    request, _ = Shop(seed=seed).traces_request(300)
+    return request.SerializeToString()
+
+
+def test_deferred_spans_read_the_same_and_are_converted_in_place(tmp_path):
+    """A batch stored deferred (attributes, events, links in the span's bytes) reads the
+    same as one converted at once, before and after the writer converts it."""
+    body = _shop_request()
+    now, later = Writer(tmp_path / "now.db"), Writer(tmp_path / "later.db")
+    now.apply(decode(Signal.TRACES, body, ResourceTable()))
+    now.commit()
+    later.apply(decode(Signal.TRACES, body, ResourceTable(), defer=True))
+    later.commit()
+    assert later.has_deferred and not now.has_deferred
+    pending = later.conn.execute("SELECT count(*) FROM spans WHERE raw IS NOT NULL").fetchone()
+    assert pending[0] == now.conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+
+    def read(path):
+        reader = Reader(path)
+        trace_ids = [t.trace_id for t in reader.trace_page(0, 1000)]
+        spans = [reader.spans(t) for t in trace_ids]
+        graph = sorted(reader.graph_spans(0, 2**63 - 1))
+        reader.close()
+        return spans, graph
+
+    expected = read(tmp_path / "now.db")
+    assert any(s.attributes for trace in expected[0] for s in trace)
+    assert any(g.links for g in expected[1])
+    assert read(tmp_path / "later.db") == expected
+
+    converted = 0
+    while later.has_deferred:
+        converted += later.convert_deferred(100)
+        later.commit()
+    assert converted == pending[0]
+    columns = "SELECT trace_id, span_id, attributes, events, links, raw FROM spans ORDER BY 1, 2"
+    assert later.conn.execute(columns).fetchall() == now.conn.execute(columns).fetchall()
+    assert read(tmp_path / "later.db") == expected
+    later.close()
+    now.close()
+    # A writer reopened on a database with spans still deferred knows it has work.
+    pending_db = Writer(tmp_path / "pending.db")
+    pending_db.apply(decode(Signal.TRACES, body, ResourceTable(), defer=True))
+    pending_db.close()
+    assert Writer(tmp_path / "pending.db").has_deferred
+
+
+def test_a_version_2_database_keeps_its_spans_and_can_defer(tmp_path):
+    from tracedesk.store.schema import MIGRATIONS, _statements
+
+    path = tmp_path / "v2.db"
+    old = sqlite3.connect(path)
+    for script in MIGRATIONS[:2]:
+        for statement in _statements(script):
+            old.execute(statement)
+    old.execute("INSERT INTO spans VALUES ('ab', 'cd', '', 'GET /', 2, 'web', 1, 5, 4, 0, '', "
+                "'{\"k\":1}', '[]', '[]', 9, 'scope', '1', '', 0)")
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+    writer = Writer(path)
+    assert writer.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert writer.conn.execute("SELECT name, attributes, raw FROM spans").fetchall() == [
+        ("GET /", '{"k":1}', None)]
+    with pytest.raises(sqlite3.IntegrityError):  # still unique on (trace_id, span_id)
+        writer.conn.execute("INSERT INTO spans SELECT * FROM spans")
+    writer.close()
+
+
+def test_a_converted_span_sent_again_deferred_is_converted_again(writer):
+    span = make_span(5, 1, name="last", base_ns=BASE, colour="blue")
+    body = traces_request({"svc": [span]}).SerializeToString()
+    writer.apply(decode(Signal.TRACES, body, ResourceTable()))
+    writer.apply(decode(Signal.TRACES, body, ResourceTable(), defer=True))  # replaces it
+    writer.commit()
+    assert writer.conn.execute("SELECT attributes FROM spans").fetchall() == [(None,)]
+    assert writer.convert_deferred(10) == 1
+    writer.commit()
+    assert not writer.has_deferred
+    assert writer.conn.execute("SELECT attributes, raw FROM spans").fetchall() == [
+        ('{"colour":"blue"}', None)]

@@ -45,9 +45,12 @@ class Signal(Enum):
                           "rejected_data_points", decode_metrics)
 
 
-def decode(signal: Signal, body: bytes, resources: ResourceTable, *, json: bool = False
-           ) -> DecodedBatch:
-    """Decode one Export request body into rows, collecting per-item rejections."""
+def decode(signal: Signal, body: bytes, resources: ResourceTable, *, json: bool = False,
+           defer: bool = False) -> DecodedBatch:
+    """Decode one Export request body into rows, collecting per-item rejections.
+
+    ``defer`` leaves spans' attributes, events and links for the writer to convert (see
+    ``otlp.traces``); other signals are always converted at once."""
     spec = signal.value
     request = spec.request()
     problems: list[str] = []
@@ -62,6 +65,8 @@ def decode(signal: Signal, body: bytes, resources: ResourceTable, *, json: bool 
         except DecodeError as exc:
             raise PayloadError(f"invalid protobuf {spec.request.__name__}: {exc}") from None
     batch = DecodedBatch(messages=problems)
+    if defer and signal is Signal.TRACES:
+        return decode_traces(request, resources, batch, defer=True)  # type: ignore[arg-type]
     return spec.decoder(request, resources, batch)
 
 

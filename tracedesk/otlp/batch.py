@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 SPAN_COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "name", "kind", "service_name",
     "start_time_unix_nano", "end_time_unix_nano", "duration_ns", "status_code",
-    "status_message", "attributes", "events", "links", "resource_id", "scope_name",
+    "status_message", "attributes", "events", "links", "raw", "resource_id", "scope_name",
     "scope_version", "trace_state", "flags",
 )
 LOG_COLUMNS = (

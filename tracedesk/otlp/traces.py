@@ -1,10 +1,17 @@
-"""ExportTraceServiceRequest → span rows. The hottest loop in tracedesk: keep it lean."""
+"""ExportTraceServiceRequest → span rows. The hottest loop in tracedesk: keep it lean.
+
+Converting attributes, events and links to JSON is most of a span's decoding cost (about
+two thirds). When the receiver is busy it *defers* that work: the row keeps the span's own
+protobuf bytes (``raw``) with NULL attributes, events and links, and the writer converts
+them once it is idle (:func:`cold_columns`). Readers see the same values either way.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tracedesk.otlp.batch import DecodedBatch
 from tracedesk.otlp.summaries import summarize_traces
@@ -47,9 +54,18 @@ def _links_json(links: Any) -> str:
     return to_json(out)
 
 
+def cold_columns(raw: bytes) -> tuple[str, str, str]:
+    """The attributes, events and links JSON of a span stored deferred, from its bytes."""
+    span = Span.FromString(raw)
+    return attributes_json(span.attributes), _events_json(span.events), _links_json(span.links)
+
+
 def decode_traces(
-    request: ExportTraceServiceRequest, resources: ResourceTable, batch: DecodedBatch | None = None
+    request: ExportTraceServiceRequest, resources: ResourceTable,
+    batch: DecodedBatch | None = None, *, defer: bool = False,
 ) -> DecodedBatch:
+    """Span rows for every valid span; with ``defer``, attributes, events and links stay
+    in the span's bytes for the writer to convert later."""
     batch = batch if batch is not None else DecodedBatch()
     rows = batch.spans
     append = rows.append
@@ -78,11 +94,15 @@ def decode_traces(
                     batch.reject(f"span {s.name!r}: start or end time over 2**63 - 1 ns")
                     continue
                 status = s.status
+                if defer:
+                    cold: tuple = (None, None, None, s.SerializeToString())
+                else:
+                    cold = (attributes_json(s.attributes), _events_json(s.events),
+                            _links_json(s.links), None)
                 append((
                     trace_id.hex(), span_id.hex(), parent.hex(), s.name, s.kind, service,
                     start, end, end - start if end > start else 0, status.code, status.message,
-                    attributes_json(s.attributes), _events_json(s.events), _links_json(s.links),
-                    resource_id, scope_name, scope_version, s.trace_state, s.flags,
+                    *cold, resource_id, scope_name, scope_version, s.trace_state, s.flags,
                 ))
     batch.traces = summarize_traces(rows)
     return batch

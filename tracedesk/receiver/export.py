@@ -21,6 +21,7 @@ class ReceiverStats:
     rejected_items: int = 0
     malformed: int = 0
     throttled: int = 0
+    deferred: int = 0  # trace requests whose attribute conversion was left to the writer
     started_at: float = field(default_factory=time.time)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -40,9 +41,12 @@ class ExportHandler:
         Raises PayloadError (malformed), Backpressure (retry later) or StoreFailed.
         """
         stats = self.stats
+        # A request that must wait for another's decode finds this process's core busy:
+        # it leaves the costliest part of decoding spans to the writer's idle time.
+        defer = self._decode_lock.locked()
         try:
             with self._decode_lock:
-                batch = decode(signal, body, self.resources, json=json)
+                batch = decode(signal, body, self.resources, json=json, defer=defer)
         except PayloadError:
             with stats.lock:
                 stats.requests += 1
@@ -59,4 +63,5 @@ class ExportHandler:
             stats.requests += 1
             stats.accepted[signal.name] += batch.accepted
             stats.rejected_items += batch.rejected
+            stats.deferred += defer and signal is Signal.TRACES
         return response(signal, batch, json=json)

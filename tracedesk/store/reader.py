@@ -26,7 +26,8 @@ TRACE_FIELDS = ("trace_id, start_time_unix_nano, end_time_unix_nano, root_servic
                 "root_span_name, has_root, span_count, error_count, services, seq")
 SPAN_FIELDS = ("trace_id, span_id, parent_span_id, name, kind, service_name, "
                "start_time_unix_nano, end_time_unix_nano, status_code, status_message, "
-               "attributes, events, links, resource_id, scope_name, scope_version, "
+               "coalesce(attributes, span_attributes(raw)), coalesce(events, span_events(raw)), "
+               "coalesce(links, span_links(raw)), resource_id, scope_name, scope_version, "
                "trace_state, flags")
 
 
@@ -213,8 +214,9 @@ class Reader:
             "SELECT trace_id, span_id, parent_span_id, service_name, kind, "
             "start_time_unix_nano, duration_ns, status_code, "
             "CASE WHEN kind = 2 AND parent_span_id != '' THEN NULL "
-            f"ELSE json_extract(attributes, {paths}) END, "
-            "CASE WHEN kind = 5 AND links != '[]' THEN links END FROM spans "
+            f"ELSE json_extract(coalesce(attributes, span_attributes(raw)), {paths}) END, "
+            "CASE WHEN kind = 5 THEN nullif(coalesce(links, span_links(raw)), '[]') END "
+            "FROM spans "
             "WHERE kind BETWEEN 2 AND 5 AND start_time_unix_nano >= ? "
             "AND start_time_unix_nano < ?", (start_ns, end_ns))
         new, loads = tuple.__new__, orjson.loads

@@ -7,7 +7,10 @@ a migration. Ids are lowercase hex text, times are Unix nanoseconds, attribute m
 from __future__ import annotations
 
 import sqlite3
+from functools import lru_cache
 from pathlib import Path
+
+from tracedesk.otlp.traces import cold_columns
 
 # Each entry migrates from version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -110,6 +113,45 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX traces_by_duration ON traces (duration_ns);
     """,
+    # 2 → 3: spans stored under load keep their protobuf bytes (raw) until the writer has
+    # converted their attributes, events and links, which are NULL meanwhile. SQLite cannot
+    # relax NOT NULL in place, so the table is rebuilt.
+    """
+    CREATE TABLE spans_v3 (
+        trace_id TEXT NOT NULL,
+        span_id TEXT NOT NULL,
+        parent_span_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind INTEGER NOT NULL,
+        service_name TEXT NOT NULL,
+        start_time_unix_nano INTEGER NOT NULL,
+        end_time_unix_nano INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        status_code INTEGER NOT NULL,
+        status_message TEXT NOT NULL,
+        attributes TEXT,                   -- JSON object; NULL while raw holds it
+        events TEXT,                       -- JSON array; NULL while raw holds it
+        links TEXT,                        -- JSON array; NULL while raw holds it
+        raw BLOB,                          -- the OTLP Span, until converted; else NULL
+        resource_id INTEGER NOT NULL,
+        scope_name TEXT NOT NULL,
+        scope_version TEXT NOT NULL,
+        trace_state TEXT NOT NULL,
+        flags INTEGER NOT NULL,
+        UNIQUE (trace_id, span_id)
+    );
+    INSERT INTO spans_v3
+        SELECT trace_id, span_id, parent_span_id, name, kind, service_name,
+               start_time_unix_nano, end_time_unix_nano, duration_ns, status_code,
+               status_message, attributes, events, links, NULL, resource_id, scope_name,
+               scope_version, trace_state, flags
+        FROM spans ORDER BY rowid;
+    DROP TABLE spans;
+    ALTER TABLE spans_v3 RENAME TO spans;
+    -- Where the writer resumes converting: no span below this rowid holds raw bytes. No row
+    -- when none does. (An index of the deferred spans would cost every insert.)
+    CREATE TABLE deferred_spans (from_rowid INTEGER NOT NULL);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -128,6 +170,7 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 10000")
+    _add_functions(conn)
     if not readonly:
         # Lets retention hand freed pages back to the file system (new databases only).
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
@@ -138,6 +181,24 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA cache_size = -65536")  # 64 MiB
         migrate(conn)
     return conn
+
+
+# The three columns of one span are usually asked for together: parse its bytes once.
+_cold_columns = lru_cache(maxsize=256)(cold_columns)
+
+
+def _cold_column(index: int):
+    def column(raw: bytes | None) -> str | None:
+        return None if raw is None else _cold_columns(raw)[index]
+    return column
+
+
+def _add_functions(conn: sqlite3.Connection) -> None:
+    """``span_attributes(raw)``, ``span_events(raw)``, ``span_links(raw)``: the JSON of a
+    span whose conversion was deferred, so that readers can ask for
+    ``coalesce(attributes, span_attributes(raw))`` and never see the difference."""
+    for number, name in enumerate(("span_attributes", "span_events", "span_links")):
+        conn.create_function(name, 1, _cold_column(number), deterministic=True)
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -19,6 +19,7 @@ from tracedesk.otlp.batch import (
     DecodedBatch,
 )
 from tracedesk.otlp.summaries import TRACE_COLUMNS
+from tracedesk.otlp.traces import cold_columns
 from tracedesk.store.schema import connect
 
 
@@ -38,6 +39,10 @@ INSERT_LOG = _insert("logs", LOG_COLUMNS)
 INSERT_METRIC = _insert("metric_points", METRIC_COLUMNS)
 INSERT_RESOURCE = _insert("resources", RESOURCE_COLUMNS, "INSERT OR IGNORE")
 INSERT_TRACE = _insert("traces", (*TRACE_COLUMNS, "seq"))
+RAW = SPAN_COLUMNS.index("raw")
+DEFERRED_SPANS = ("SELECT rowid, raw FROM spans WHERE rowid >= ? AND raw IS NOT NULL "
+                  "ORDER BY rowid LIMIT ?")
+CONVERT_SPAN = "UPDATE spans SET attributes = ?, events = ?, links = ?, raw = NULL WHERE rowid = ?"
 EXISTING_TRACES = "SELECT trace_id FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))"
 
 # Recomputes the summary of the given traces from their stored spans. Recomputing (rather
@@ -86,6 +91,9 @@ class Writer:
         self.seq: int = self.conn.execute("SELECT coalesce(max(seq), 0) FROM traces").fetchone()[0]
         self._known_resources: set[int] = set()
         self._in_tx = False
+        # Spans whose attributes, events and links wait in their bytes (see otlp.traces)
+        # have rowids from this one on; None when there are none.
+        self._deferred_from = self._stored_deferred_from()
 
     def begin(self) -> None:
         if not self._in_tx:
@@ -101,6 +109,7 @@ class Writer:
         if self._in_tx:
             self.conn.execute("ROLLBACK")
             self._in_tx = False
+            self._deferred_from = self._stored_deferred_from()
 
     def apply(self, batch: DecodedBatch) -> None:
         """Write one batch inside the open transaction; on error only this batch is undone."""
@@ -130,11 +139,40 @@ class Writer:
         summaries = batch.traces
         ids = json_ids(t[0] for t in summaries)
         existing = {row[0] for row in conn.execute(EXISTING_TRACES, (ids,))}
+        if batch.spans[0][RAW] is not None and self._deferred_from is None:
+            # A batch is deferred as a whole. Its rows get rowids above the largest now
+            # (a replaced span at most reuses it): converting starts there.
+            first = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+            self._set_deferred_from(first)
         conn.executemany(INSERT_SPAN, batch.spans)
         seq = self.seq
         conn.executemany(INSERT_TRACE, [(*t, seq) for t in summaries if t[0] not in existing])
         if existing:
             conn.execute(REFRESH_TRACES, (json_ids(existing), seq))
+
+    def _stored_deferred_from(self) -> int | None:
+        return self.conn.execute("SELECT min(from_rowid) FROM deferred_spans").fetchone()[0]
+
+    @property
+    def has_deferred(self) -> bool:
+        return self._deferred_from is not None
+
+    def _set_deferred_from(self, rowid: int | None) -> None:
+        self.conn.execute("DELETE FROM deferred_spans")
+        if rowid is not None:
+            self.conn.execute("INSERT INTO deferred_spans VALUES (?)", (rowid,))
+        self._deferred_from = rowid
+
+    def convert_deferred(self, limit: int) -> int:
+        """Convert up to ``limit`` deferred spans, oldest first, to JSON columns inside the
+        open transaction; the number converted (fewer than ``limit``: none are left)."""
+        if self._deferred_from is None:
+            return 0
+        self.begin()
+        rows = self.conn.execute(DEFERRED_SPANS, (self._deferred_from, limit)).fetchall()
+        self.conn.executemany(CONVERT_SPAN, [(*cold_columns(raw), rowid) for rowid, raw in rows])
+        self._set_deferred_from(rows[-1][0] + 1 if len(rows) == limit else None)
+        return len(rows)
 
     def close(self) -> None:
         self.commit()

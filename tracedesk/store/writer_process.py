@@ -28,6 +28,11 @@ from tracedesk.store.writer import Writer
 GROUP_MAX_ROWS = 20_000
 GROUP_MAX_SECONDS = 0.1
 IDLE_POLL_SECONDS = 1.0
+# Deferred spans are converted once no batch has come for this long (converting between
+# the batches of a flood would only slow the flood down), a chunk per transaction: small
+# enough that a batch arriving meanwhile waits only a few milliseconds.
+CONVERT_WHEN_QUIET_SECONDS = 0.2
+CONVERT_CHUNK = 256
 
 STOP = b"S"
 BATCH = b"B"
@@ -35,6 +40,15 @@ BATCH = b"B"
 
 def encode_batch(batch_id: int, payload: bytes) -> bytes:
     return BATCH + batch_id.to_bytes(8, "big") + payload
+
+
+def _convert_some(writer: Writer) -> None:
+    """Idle time: convert one chunk of deferred spans to JSON columns."""
+    try:
+        writer.convert_deferred(CONVERT_CHUNK)
+        writer.commit()
+    except Exception:  # keep the bytes: the next quiet moment tries again
+        writer.rollback()
 
 
 def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None:
@@ -50,7 +64,7 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
     committed: list[int] = []
     failed: list[tuple[int, str]] = []
     rows = 0
-    opened_at = 0.0
+    opened_at = last_batch_at = 0.0
 
     def flush() -> None:
         nonlocal rows
@@ -73,10 +87,17 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
             retention.tick()
             checkpointer.catch_up()
             continue
-        if not waiting and not conn.poll(IDLE_POLL_SECONDS):
-            retention.tick()
-            checkpointer.catch_up()
-            continue
+        if not waiting:
+            wait = IDLE_POLL_SECONDS
+            if writer.has_deferred:
+                wait = max(0.0, last_batch_at + CONVERT_WHEN_QUIET_SECONDS - time.monotonic())
+            if not conn.poll(wait):
+                if writer.has_deferred and (time.monotonic() - last_batch_at
+                                            >= CONVERT_WHEN_QUIET_SECONDS):
+                    _convert_some(writer)
+                retention.tick()
+                checkpointer.catch_up()
+                continue
         try:
             message = conn.recv_bytes()
         except (EOFError, OSError):
@@ -84,6 +105,7 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
         if message[:1] == STOP:
             break
         batch_id = int.from_bytes(message[1:9], "big")
+        last_batch_at = time.monotonic()
         if not waiting:
             opened_at = time.monotonic()
         try:
