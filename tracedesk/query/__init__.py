@@ -10,7 +10,7 @@ duration rootName rootServiceName traceDuration`` (and Tempo's ``span:``/``trace
 spellings); ``= != > >= < <= =~ !~``; ``&& || !`` and parentheses; strings, integers, floats,
 booleans, durations, status and kind names and ``nil``; spansets joined by ``&&``/``||``.
 Text that does not start with ``{`` (after spaces and ``(``) is plain words instead: a trace
-matches when each word, case-insensitively, is part of some span's name or service name
+matches when each word, ignoring ASCII case, is part of some span's name or service name
 (per trace, not per span, so ``checkout postgres`` finds a trace that touches both).
 
 Not supported: structural operators (``>>``, ``>``, ``~``...), pipelines, aggregates,

@@ -146,10 +146,19 @@ SpansetExpr = Spanset | SpansetAnd | SpansetOr
 
 @dataclass(frozen=True, slots=True)
 class TextSearch:
-    """Plain words, case-folded: a trace matches when each word is part of some span's name
-    or service name. No words matches every trace."""
+    """Plain words, case-folded (``fold``): a trace matches when each word is part of some
+    span's name or service name. No words matches every trace."""
 
     words: tuple[str, ...]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(text: str) -> str:
+    """Text search ignores ASCII case only: exactly what SQLite's ``lower()`` does, so the
+    search runs in SQL without a Python call per span."""
+    return text.translate(_ASCII_LOWER)
 
 
 Query = SpansetExpr | TextSearch

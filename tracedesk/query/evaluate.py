@@ -43,6 +43,7 @@ from tracedesk.query.ast import (
     SpansetOr,
     Status,
     TextSearch,
+    fold,
 )
 from tracedesk.query.spans import QuerySpan, TraceFacts, trace_facts
 
@@ -177,7 +178,7 @@ def spanset_spans(expr: SpansetExpr, spans: Sequence[QuerySpan], trace: TraceFac
 def _text_spans(search: TextSearch, spans: Sequence[QuerySpan]) -> set[str]:
     """Per trace: every word is in some span's name or service (case-insensitive); the
     spans selected are those that contain at least one word (all of them for no words)."""
-    texts = {s.span_id: (s.name.casefold(), s.service_name.casefold()) for s in spans}
+    texts = {s.span_id: (fold(s.name), fold(s.service_name)) for s in spans}
     for word in search.words:
         if not any(word in name or word in service for name, service in texts.values()):
             return set()

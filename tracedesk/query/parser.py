@@ -39,6 +39,7 @@ from tracedesk.query.ast import (
     SpansetOr,
     Status,
     TextSearch,
+    fold,
 )
 from tracedesk.query.errors import QueryError
 from tracedesk.query.lexer import T, Token, tokenize
@@ -72,7 +73,7 @@ def parse(text: str) -> Query:
     anything else is plain words to search for, so that typing a service name just works.
     """
     if not text.lstrip(" \t\r\n(").startswith("{"):
-        return TextSearch(tuple(word.casefold() for word in text.split()))
+        return TextSearch(tuple(fold(word) for word in text.split()))
     return _Parser(text).query()
 
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from tracedesk.otlp.traces import cold_columns
+from tracedesk.query.evaluate import regex_full_match
 
 # Each entry migrates from version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -199,6 +200,12 @@ def _add_functions(conn: sqlite3.Connection) -> None:
     ``coalesce(attributes, span_attributes(raw))`` and never see the difference."""
     for number, name in enumerate(("span_attributes", "span_events", "span_links")):
         conn.create_function(name, 1, _cold_column(number), deterministic=True)
+    conn.create_function("regexp_full", 2, _regexp_full, deterministic=True)
+
+
+def _regexp_full(pattern: str, value: object) -> int:
+    """TraceQL's ``=~``: the whole text value matches (the query evaluator's own rule)."""
+    return int(isinstance(value, str) and regex_full_match(pattern, value))
 
 
 def migrate(conn: sqlite3.Connection) -> None:
