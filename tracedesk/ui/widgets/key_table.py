@@ -18,3 +18,11 @@ class KeyTable(DataTable):
         Binding("g,home", "scroll_top", "First", show=False, id="table.first"),
         Binding("G,end", "scroll_bottom", "Last", show=False, id="table.last"),
     ]
+
+    def _update_dimensions(self, new_rows) -> None:  # type: ignore[no-untyped-def]
+        super()._update_dimensions(new_rows)
+        # Textual measures new rows' columns when idle, but keys its row caches by an update
+        # count that the measuring leaves alone: rows drawn before it (a refresh in between)
+        # kept their old, too narrow columns until something else changed.
+        self._update_count += 1
+        self.refresh()
