@@ -89,6 +89,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench_app.add_argument("--keep", type=Path, default=None, metavar="DIR",
                            help="build the database in DIR once and reuse it on later runs")
     bench_app.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    export = sub.add_parser(
+        "export", help="write a stored trace as OTLP JSON",
+        description="Write one stored trace as an OTLP/JSON ExportTraceServiceRequest, which "
+                    "any OTLP/HTTP receiver accepts (POST it to /v1/traces).")
+    export.add_argument("trace_id", metavar="TRACE_ID",
+                        help="the trace id, or a prefix of it that only one trace has")
+    export.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                        help="write to FILE (overwritten) instead of standard output")
+    _add_settings_flags(export, DB_FLAGS)
+
+    import_ = sub.add_parser(
+        "import", help="store traces, logs and metrics from OTLP files",
+        description="Store the telemetry in OTLP JSON files (one Export request), JSON-lines "
+                    "files as the Collector's file exporter writes them, and protobuf files "
+                    "(.pb, .binpb), then report per file what was imported and rejected. "
+                    "Exits 1 if anything was rejected or a file could not be read.")
+    import_.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files to import")
+    _add_settings_flags(import_, DB_FLAGS)
     return parser
 
 
@@ -126,6 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  runs=args.runs, keep=args.keep,
                                  load_seconds=args.load_seconds, presses=args.presses,
                                  as_json=args.json)
+        if args.command == "export":
+            from tracedesk.transfer.commands import run_export
+
+            return run_export(settings_from(args), args.trace_id, args.output)
+        if args.command == "import":
+            from tracedesk.transfer.commands import run_import
+
+            return run_import(settings_from(args), args.files)
     except SettingsError as exc:
         print(f"tracedesk: {exc}", file=sys.stderr)
         return 2

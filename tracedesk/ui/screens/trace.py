@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -19,6 +20,8 @@ from tracedesk.analysis.waterfall import SpanTree, build_tree, self_time_ns
 from tracedesk.model import LogRecord, TraceSummary
 from tracedesk.store.log_queries import trace_log_count, trace_logs
 from tracedesk.store.reader import Reader
+from tracedesk.transfer import TransferError
+from tracedesk.transfer.export import export_trace, write_file
 from tracedesk.ui.screens.red import RedScreen
 from tracedesk.ui.text import clean, format_clock, plural, service_colour
 from tracedesk.ui.widgets.span_details import SpanContext, SpanDetails
@@ -46,6 +49,7 @@ class TraceScreen(Screen):
         Binding("m", "red", "RED metrics", id="trace.red"),
         Binding("y", "copy_trace_id", "Copy trace id", id="trace.copy_trace_id"),
         Binding("Y", "copy_span_id", "Copy span id", show=False, id="trace.copy_span_id"),
+        Binding("x", "export", "Export OTLP JSON", show=False, id="trace.export"),
     ]
 
     def __init__(self, trace_id: str, span_id: str | None = None) -> None:
@@ -243,3 +247,18 @@ class TraceScreen(Screen):
     def _copy(self, what: str, value: str) -> None:
         self.app.copy_to_clipboard(value)
         self.notify(f"Copied {what} {clean(value)}", timeout=3, markup=False)
+
+    @work(thread=True, exclusive=True, group="trace-export", exit_on_error=False)
+    def action_export(self) -> None:
+        """Write the trace as OTLP JSON to ``trace-<16 hex>.json`` in the current directory."""
+        path = Path.cwd() / f"trace-{self.trace_id[:16]}.json"
+        try:
+            exported = self.app.data.read(lambda reader: export_trace(reader, self.trace_id))
+            write_file(path, exported.data)
+        except TransferError as exc:
+            self.app.call_from_thread(self.notify, f"Export failed: {exc}",
+                                      severity="error", timeout=6, markup=False)
+            return
+        self.app.call_from_thread(
+            self.notify, f"Exported {plural(exported.span_count, 'span')} to {path}",
+            timeout=6, markup=False)
