@@ -1,4 +1,4 @@
-"""Command line: ``tracedesk serve``, ``tracedesk demo``, ``tracedesk bench``."""
+"""Command line: the app, ``serve``, ``demo``, ``bench``, ``search``, ``export``, ``import``."""
 
 from __future__ import annotations
 
@@ -90,6 +90,24 @@ def build_parser() -> argparse.ArgumentParser:
                            help="build the database in DIR once and reuse it on later runs")
     bench_app.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    search = sub.add_parser(
+        "search", help="list the traces a TraceQL query matches",
+        description="Print the stored traces that QUERY matches: trace id, root service, root "
+                    "span, start, duration and how many spans matched. QUERY is a TraceQL "
+                    "subset, e.g. '{ resource.service.name = \"checkout\" && duration > "
+                    "200ms }', '{ status = error } && { kind = client }', or plain words "
+                    "searched in span and service names.")
+    search.add_argument("query", metavar="QUERY", help="a TraceQL query or plain words")
+    search.add_argument("--since", default="1h", metavar="AGE",
+                        help="only traces that started this long ago or later (30m, 24h, 7d; "
+                             "0 = all) [default 1h]")
+    search.add_argument("--limit", type=int, default=20, help="most traces to list [default 20]")
+    search.add_argument("--by-duration", action="store_true",
+                        help="slowest first instead of newest first")
+    search.add_argument("--json", action="store_true",
+                        help="print a JSON array of objects (trace_id, root_service_name, ...)")
+    _add_settings_flags(search, DB_FLAGS)
+
     export = sub.add_parser(
         "export", help="write a stored trace as OTLP JSON",
         description="Write one stored trace as an OTLP/JSON ExportTraceServiceRequest, which "
@@ -145,6 +163,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  runs=args.runs, keep=args.keep,
                                  load_seconds=args.load_seconds, presses=args.presses,
                                  as_json=args.json)
+        if args.command == "search":
+            from tracedesk.config import parse_duration
+            from tracedesk.search import run_search
+
+            try:
+                since = parse_duration(args.since)
+            except ValueError as exc:
+                parser.error(f"--since: {exc}")
+            return run_search(settings_from(args).db_path, args.query, since_seconds=since,
+                              limit=max(1, args.limit), by_duration=args.by_duration,
+                              as_json=args.json)
         if args.command == "export":
             from tracedesk.transfer.commands import run_export
 
