@@ -319,3 +319,15 @@ def test_a_converted_span_sent_again_deferred_is_converted_again(writer):
     assert not writer.has_deferred
     assert writer.conn.execute("SELECT attributes, raw FROM spans").fetchall() == [
         ('{"colour":"blue"}', None)]
+
+
+def test_sequence_numbers_continue_above_another_writers(tmp_path):
+    """Two writers on one file (the receiver and `tracedesk import`): each change gets a
+    sequence number above every stored one, so "seq > last seen" finds it."""
+    first, second = Writer(tmp_path / "s.db"), Writer(tmp_path / "s.db")
+    for n, writer in enumerate((first, second, second, first), start=1):
+        write(writer, {"svc": [make_span(n, 1, base_ns=BASE)]})
+    seqs = [trace_row(first, n)["seq"] for n in range(1, 5)]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    first.close()
+    second.close()

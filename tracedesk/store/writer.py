@@ -99,6 +99,10 @@ class Writer:
         if not self._in_tx:
             self.conn.execute("BEGIN IMMEDIATE")
             self._in_tx = True
+            # Another writer (tracedesk import) may have used sequence numbers meanwhile:
+            # continue above them, or pollers asking "seq > last seen" would miss changes.
+            stored = self.conn.execute("SELECT max(seq) FROM traces").fetchone()[0]
+            self.seq = max(self.seq, stored or 0)
 
     def commit(self) -> None:
         if self._in_tx:
