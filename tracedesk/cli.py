@@ -90,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
                            help="build the database in DIR once and reuse it on later runs")
     bench_app.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    bench_search = sub.add_parser(
+        "bench-search", help="measure how fast queries return their first page",
+        description="Build (or reuse, with --keep) a database of demo traces and time TraceQL "
+                    "queries of each kind (service, name, status, duration, attribute, regex): "
+                    "the newest 20 matches, as medians, against their targets.")
+    bench_search.add_argument("--spans", type=int, default=1_000_000,
+                              help="spans to store [default 1,000,000]")
+    bench_search.add_argument("--runs", type=int, default=5, help="runs of each query")
+    bench_search.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                              help="build the database in DIR once and reuse it")
+    bench_search.add_argument("--json", action="store_true", help="print the result as JSON")
+
     search = sub.add_parser(
         "search", help="list the traces a TraceQL query matches",
         description="Print the stored traces that QUERY matches: trace id, root service, root "
@@ -163,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  runs=args.runs, keep=args.keep,
                                  load_seconds=args.load_seconds, presses=args.presses,
                                  as_json=args.json)
+        if args.command == "bench-search":
+            from tracedesk.bench_search import run_bench_search
+
+            return run_bench_search(spans=args.spans, runs=args.runs, keep=args.keep,
+                                    as_json=args.json)
         if args.command == "search":
             from tracedesk.config import parse_duration
             from tracedesk.search import run_search

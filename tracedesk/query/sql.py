@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from tracedesk.query.ast import (
     And,
     Attribute,
@@ -134,11 +136,29 @@ def _text_search(search: TextSearch, b: _Builder) -> str:
 
 def _spanset_expr(expr: SpansetExpr, b: _Builder) -> str:
     if isinstance(expr, Spanset):
-        return _spans_exist(TRUE if expr.condition is None else _condition(expr.condition, b))
+        if expr.condition is None:
+            return _spans_exist(TRUE)
+        condition = _condition(expr.condition, b)
+        if _reads_attributes(expr.condition) and "traces." not in condition:
+            # Attribute tests read every span's JSON and are often selective (an order
+            # id): one pass over the spans, then the traces that appear, beats probing
+            # the spans of trace after trace, newest first, until a page is full.
+            return f"traces.trace_id IN (SELECT s.trace_id FROM spans AS s WHERE {condition})"
+        return _spans_exist(condition)
     joiner = " AND " if isinstance(expr, SpansetAnd) else " OR "
     if not isinstance(expr, SpansetAnd | SpansetOr):
         raise TypeError(f"not a spanset expression: {expr!r}")
     return "(" + _spanset_expr(expr.left, b) + joiner + _spanset_expr(expr.right, b) + ")"
+
+
+def _reads_attributes(condition: Condition) -> bool:
+    if isinstance(condition, Comparison):
+        field = condition.field  # resource.service.name is the span's own column
+        return isinstance(field, Attribute) and not (
+            field.scope is Scope.RESOURCE and field.name == "service.name")
+    if isinstance(condition, Not):
+        return _reads_attributes(condition.operand)
+    return _reads_attributes(condition.left) or _reads_attributes(condition.right)
 
 
 def _condition(condition: Condition, b: _Builder) -> str:
@@ -156,7 +176,14 @@ def _condition(condition: Condition, b: _Builder) -> str:
 def _comparison(c: Comparison, b: _Builder) -> str:
     field = c.field
     if isinstance(field, Attribute):
-        return _typed_comparison(lambda: _attribute(field, b), c.op, c.value, b)
+        compared = _typed_comparison(lambda: _attribute(field, b), c.op, c.value, b)
+        if (field.scope is Scope.SPAN and c.op is CompareOp.EQ and isinstance(c.value, str)
+                and compared != FALSE):
+            # The stored JSON holds the value exactly as orjson writes it: finding that
+            # text first is a plain substring search, far cheaper than parsing the JSON.
+            needle = b.bind(orjson.dumps(c.value).decode())
+            return f"((s.attributes IS NULL OR instr(s.attributes, {needle})) AND {compared})"
+        return compared
     if field in _TEXT_COLUMNS:
         return _typed_comparison(lambda: ("'text'", _TEXT_COLUMNS[field]), c.op, c.value, b)
     column, literal_type = _CODE_COLUMNS[c.field]
