@@ -170,10 +170,11 @@ async def test_choosing_a_service_closes_the_trace_and_filters_the_list(store):
         await choose(pilot, "Show traces of service payments")
         await settle(pilot)
         assert isinstance(app.screen, TracesScreen) and len(app.screen_stack) == 1
-        assert app.screen.query_one("#filter", Input).value == "payments"
+        query = '{ resource.service.name = "payments" }'
+        assert app.screen.query_one("#filter", Input).value == query
         shown = rows(app)
         assert len(shown) == 1 and "charge" in shown[0]
-        assert "filter: payments" in banner(app)
+        assert f"query: {query}" in banner(app)
 
 
 async def test_the_service_picker_lists_every_service(store):
@@ -307,8 +308,9 @@ async def test_hostile_service_name_is_shown_literally_and_does_nothing(store):
         await choose(pilot, hostile)
         await settle(pilot)
         assert app.is_running
-        assert app.screen.query_one("#filter", Input).value == hostile
-        assert f"filter: {hostile}" in banner(app)
+        query = '{ resource.service.name = "' + hostile + '" }'
+        assert app.screen.query_one("#filter", Input).value == query
+        assert f"query: {query}" in banner(app)
         shown = rows(app)
         assert len(shown) == 1 and "GET /a" in shown[0]
         await pilot.click("#list-banner", offset=(25, 0))

@@ -21,8 +21,9 @@ async def test_question_mark_lists_the_keys_of_each_screen(store):
         await pilot.press("question_mark")
         await settle(pilot, 0.1)
         shown = help_text(app)
-        for key, what in [("f", "Follow"), ("s", "Sort"), ("/", "Filter"), ("j", "Down"),
-                          ("G", "Last"), ("1", "Traces"), ("4", "Services"), ("q", "Quit")]:
+        for key, what in [("f", "Follow"), ("s", "Sort"), ("/", "Query"), ("t", "Time range"),
+                          ("j", "Down"), ("G", "Last"), ("1", "Traces"), ("4", "Services"),
+                          ("q", "Quit")]:
             assert f"{key} {what}" in shown, (key, what, shown)
         await pilot.press("question_mark")
         await settle(pilot, 0.1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from app_support import RECEIVER, settle
+from app_support import BASE, RECEIVER, settle, widget_text
+from otlp_builders import make_span
 
 from tracedesk.ui.app import make_app
+from tracedesk.ui.widgets.query_input import QueryInput
 from tracedesk.ui.widgets.trace_list import TraceList
 
 
@@ -73,7 +75,7 @@ async def test_sort_by_duration_and_filter(store):
         assert [row.split()[2] for row in lines(app)] == ["slow", "medium", "fast"]
         assert "slowest first" in banner(app)
 
-        await pilot.press("slash", *"pay")
+        await pilot.press("slash", *"pay", "enter")  # plain words: names and services
         await settle(pilot)
         rows = lines(app)
         assert len(rows) == 1 and "medium" in rows[0]
@@ -131,3 +133,104 @@ async def test_a_late_older_trace_does_not_move_the_selection_while_paused(store
         assert trace_list.selected.root_span_name == "op 15"
         assert " op 15 " in lines(app)[line_before]  # on the same screen line
         assert "late but old" in lines(app)[line_before - 1]
+
+
+def order_trace(store, tid: int, name: str, order_id: str, *, start_ms: int = 0,
+                status: int = 200) -> None:
+    """A checkout trace whose child span carries ``order.id`` and a status code."""
+    root = make_span(tid, 1, None, name=name, start_ms=start_ms, base_ns=BASE)
+    child = make_span(tid, 2, 1, name="place-order", start_ms=start_ms, base_ns=BASE,
+                      **{"order.id": order_id, "http.response.status_code": status})
+    store.add_spans({"frontend": [root], "checkout": [child]})
+
+
+async def test_a_query_filters_the_list_and_new_matches_appear(store):
+    order_trace(store, 1, "GET /a", "A-1", start_ms=1)
+    order_trace(store, 2, "GET /b", "B-2", start_ms=2, status=503)
+    store.add_trace(3, "GET /health", "frontend", start_ms=3)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        assert len(lines(app)) == 3
+        await pilot.press("slash", *'{ resource.service.name = "checkout" }')
+        await settle(pilot)
+        assert len(lines(app)) == 3  # typing alone does not apply it
+        await pilot.press("enter")
+        await settle(pilot)
+        rows = lines(app)
+        assert len(rows) == 2 and "GET /b" in rows[0] and "GET /a" in rows[1]
+        assert 'query: { resource.service.name = "checkout" }' in banner(app)
+        assert "2 matching" in banner(app)
+        assert app.screen.query_one(TraceList).has_focus
+
+        order_trace(store, 4, "GET /c", "C-3", start_ms=4)  # matches: shown, following
+        store.add_trace(5, "GET /other", "frontend", start_ms=5)  # does not
+        await settle(pilot)
+        rows = lines(app)
+        assert len(rows) == 3 and "GET /c" in rows[0]
+
+        # TraceQL spansets joined by && and ||, by duration as before
+        await pilot.press("slash", "ctrl+a", "ctrl+k",
+                          *'{ span.order.id = "A-1" } || { span.http.response.status_code'
+                           ' >= 500 && name = "place-order" }', "enter")
+        await settle(pilot)
+        assert [row.split()[2] for row in lines(app)] == ["GET", "GET"]
+        assert "GET /b" in lines(app)[0] and "GET /a" in lines(app)[1]
+        await pilot.press("s")
+        await settle(pilot)
+        assert len(lines(app)) == 2 and "slowest first" in banner(app)
+
+        # an empty query clears the filter
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "enter")
+        await settle(pilot)
+        assert len(lines(app)) == 5 and "query" not in banner(app)
+
+
+async def test_a_malformed_query_is_shown_in_place_and_escape_keeps_the_old_one(store):
+    order_trace(store, 1, "GET /a", "A-1", start_ms=1)
+    store.add_trace(2, "GET /health", "frontend", start_ms=2)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"health", "enter")
+        await settle(pilot)
+        assert len(lines(app)) == 1
+
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"{ name = }", "enter")
+        await settle(pilot)
+        field = app.screen.query_one(QueryInput)
+        assert field.has_focus and field.value == "{ name = }"  # the line stays open
+        error = app.screen.query_one("#query-error")
+        assert error.display
+        shown = widget_text(error).splitlines()
+        # the caret sits right under the offending place: the label (8 cells) + 9
+        assert shown[0].index("^") == field.region.x + 9
+        assert "expected a value after '='" in shown[0]
+        assert error.region.y == field.region.y + 1  # right under the line
+        assert len(lines(app)) == 1 and "query: health" in banner(app)
+
+        await pilot.press("escape")  # closes the line, the active query unchanged
+        await settle(pilot)
+        assert not error.display and field.value == "health"
+        assert app.screen.query_one(TraceList).has_focus
+        assert len(lines(app)) == 1 and "query: health" in banner(app)
+
+        await pilot.press("slash", *" x", "enter")  # a fixed query applies
+        await settle(pilot)
+        assert not error.display and lines(app) == [] and "query: health x" in banner(app)
+        await pilot.press("escape")  # from the list: clears the query
+        await settle(pilot)
+        assert len(lines(app)) == 2 and "query" not in banner(app)
+
+
+async def test_query_text_is_shown_literally(store):
+    store.add_trace(1, "GET /a", start_ms=1)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *'{ name = "[bold]x[/]" }', "enter")
+        await settle(pilot)
+        assert 'query: { name = "[bold]x[/]" }' in banner(app)
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"{ [b]", "enter")
+        await settle(pilot)
+        assert app.screen.query_one("#query-error").display

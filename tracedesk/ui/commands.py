@@ -26,7 +26,7 @@ from tracedesk.store.clear import ClearError, clear_all
 from tracedesk.store.reader import RowCounts, TraceOrder
 from tracedesk.ui.screens.confirm import ConfirmScreen
 from tracedesk.ui.screens.trace import TraceScreen
-from tracedesk.ui.screens.traces import TracesScreen
+from tracedesk.ui.screens.traces import TracesScreen, service_query
 from tracedesk.ui.text import clean, plural, service_colour
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def traces_list(app: TracedeskApp) -> TracesScreen:
 
 
 def show_service(app: TracedeskApp, service: str) -> None:
-    traces_list(app).show_filter(service)
+    traces_list(app).show_filter(service_query(service))
 
 
 def follow(app: TracedeskApp) -> None:
