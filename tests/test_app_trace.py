@@ -287,3 +287,37 @@ async def test_a_long_attribute_key_stays_on_one_line_when_the_panel_has_room(st
         assert line.lstrip("│ ").split() == [key, "3"], shown
         kafka = next(text for text in shown if "messaging.system" in text)
         assert kafka.index("kafka") == line.index("3")  # the values share one column
+
+
+async def test_a_trace_opened_from_a_query_marks_the_spans_that_matched(store):
+    store.add_spans(checkout_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *'{ span.order.id = "A-17" } || { status = error }',
+                          "enter")
+        await open_first_trace(pilot)
+        shown = rows(app)
+        marked = [name for name in ("GET /checkout", "place-order", "charge card",
+                                    "reserve stock")
+                  if "●" in next(line for line in shown if name in line)]
+        assert marked == ["place-order", "charge card"]
+        header = widget_text(app.screen.query_one("#trace-header"))
+        assert "● 2 matched" in header
+        assert app.screen.query_one(Waterfall).query_matches == {span_id(2).hex(),
+                                                                 span_id(3).hex()}
+
+        assert selected_name(app) == "GET /checkout"
+        await pilot.press("n")
+        assert selected_name(app) == "place-order"
+        await pilot.press("n")
+        assert selected_name(app) == "charge card"
+        await pilot.press("N")
+        assert selected_name(app) == "place-order"
+
+        await pilot.press("escape")  # back to the list; clear the query; open again
+        await settle(pilot)
+        await pilot.press("escape")
+        await open_first_trace(pilot)
+        assert not any("●" in line for line in rows(app))
+        assert "matched" not in widget_text(app.screen.query_one("#trace-header"))

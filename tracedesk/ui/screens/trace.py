@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -17,7 +18,8 @@ from textual.widgets import Footer, Input, Static
 
 from tracedesk.analysis.time_axis import format_duration
 from tracedesk.analysis.waterfall import SpanTree, build_tree, self_time_ns
-from tracedesk.model import LogRecord, TraceSummary
+from tracedesk.model import LogRecord, Span, TraceSummary
+from tracedesk.query import Query, QuerySpan, matching_spans
 from tracedesk.store.log_queries import trace_log_count, trace_logs
 from tracedesk.store.reader import Reader
 from tracedesk.transfer import TransferError
@@ -38,6 +40,7 @@ class _Loaded:
     tree: SpanTree
     logs: list[LogRecord]
     version: tuple[int, int]
+    matched: frozenset[str] | None  # the spans the list's query matched (None: no query)
 
 
 class TraceScreen(Screen):
@@ -52,9 +55,11 @@ class TraceScreen(Screen):
         Binding("x", "export", "Export OTLP JSON", show=False, id="trace.export"),
     ]
 
-    def __init__(self, trace_id: str, span_id: str | None = None) -> None:
+    def __init__(self, trace_id: str, span_id: str | None = None, *,
+                 query: Query | None = None) -> None:
         super().__init__(classes="trace-screen")
         self.trace_id = trace_id
+        self.list_query = query  # the trace list's query: the spans it matches are marked
         self._select = span_id  # a span to select once the trace has loaded
         # The trace's change counter and log count when last loaded: reload when they move.
         self._version: tuple[int, int] | None = None
@@ -98,8 +103,9 @@ class TraceScreen(Screen):
             version = (summary.seq, trace_log_count(reader, self.trace_id))
             if version == seen:
                 return None
-            return _Loaded(summary, build_tree(reader.spans(self.trace_id)),
-                           trace_logs(reader, self.trace_id), version)
+            spans = reader.spans(self.trace_id)
+            return _Loaded(summary, build_tree(spans), trace_logs(reader, self.trace_id),
+                           version, self._matched(reader, spans))
 
         loaded = self.app.data.read(query)
         if loaded is not None:
@@ -107,10 +113,22 @@ class TraceScreen(Screen):
         elif seen is None:
             self.app.call_from_thread(self._missing)
 
+    def _matched(self, reader: Reader, spans: list[Span]) -> frozenset[str] | None:
+        """The spans the query matches (in the worker: it reads resources)."""
+        if self.list_query is None:
+            return None
+        resources: dict[int, dict[str, Any]] = {}
+        for span in spans:
+            if span.resource_id not in resources:
+                resources[span.resource_id] = reader.resource(span.resource_id)
+        return frozenset(matching_spans(self.list_query, [
+            QuerySpan.from_span(span, resources[span.resource_id]) for span in spans]))
+
     def _show(self, loaded: _Loaded) -> None:
         self._version = loaded.version
-        self._show_header(loaded.summary)
+        self._show_header(loaded.summary, loaded.matched)
         waterfall = self.query_one(Waterfall)
+        waterfall.set_query_matches(loaded.matched or ())
         select, self._select = self._select, None
         waterfall.set_tree(loaded.tree, select=select)
         self._logs = loaded.logs
@@ -128,7 +146,7 @@ class TraceScreen(Screen):
             Text(f"trace {self.trace_id} is not stored", style="bold #ff5f5f"))
         self.query_one(Waterfall).set_tree(build_tree([]))
 
-    def _show_header(self, t: TraceSummary) -> None:
+    def _show_header(self, t: TraceSummary, matched: frozenset[str] | None = None) -> None:
         header = Text(no_wrap=True, overflow="ellipsis")
         header.append("trace ", style="dim")
         header.append(t.trace_id, style="bold")
@@ -143,6 +161,8 @@ class TraceScreen(Screen):
         header.append(f"  {plural(len(t.services), 'service')}", style="dim")
         if t.error_count:
             header.append(f"  ✖ {plural(t.error_count, 'error')}", style="bold #ff5f5f")
+        if matched is not None:
+            header.append(f"  ● {len(matched):,} matched", style="bold #d787ff")
         self.query_one("#trace-header", Static).update(header)
 
     # --- details ----------------------------------------------------------------------

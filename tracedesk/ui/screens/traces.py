@@ -163,7 +163,7 @@ class TracesScreen(LiveListScreen[TraceSummary]):
     def action_open(self) -> None:
         trace = self.live_list.selected
         if trace is not None:
-            self.app.push_screen(TraceScreen(trace.trace_id))
+            self.app.push_screen(TraceScreen(trace.trace_id, query=self.trace_query))
 
     def action_follow(self) -> None:
         self.order = TraceOrder.NEWEST

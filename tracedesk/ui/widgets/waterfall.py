@@ -39,6 +39,7 @@ DURATION_WIDTH = 9
 EXPANDED, COLLAPSED, LEAF = "▾ ", "▸ ", "  "
 EVENT_MARK = "◆"
 LOG_MARK = "≡"  # the span wrote log records
+QUERY_MARK = "●"  # the span matched the query the trace list was filtered by
 ERROR_SEVERITY = severity_floor("ERROR")
 
 DIM = Style(dim=True)
@@ -51,6 +52,7 @@ OFF_PATH = Style(color="#4e4e4e")
 EVENT = Style(color="#ffffff", bold=True)
 EXCEPTION_EVENT = Style(color="#ff5f5f", bold=True)
 LOG_ERROR = Style(color="#ff5f5f", bold=True)
+QUERY_MATCH = Style(color="#d787ff", bold=True)
 
 
 class Waterfall(CursorView):
@@ -95,6 +97,8 @@ class Waterfall(CursorView):
         self.zoomed: str | None = None  # span id the time axis is zoomed to
         self.show_critical = False
         self.matches: frozenset[str] = frozenset()
+        # The spans that matched the trace list's query (their own column, not find's mark).
+        self.query_matches: frozenset[str] = frozenset()
         self._index: dict[str, int] = {}
         self._all_rows: list[WaterfallRow] = []  # every row, nothing collapsed
         self._order: list[str] = []  # every span id in tree order, collapsed or not
@@ -156,6 +160,13 @@ class Waterfall(CursorView):
         else:
             self.cursor = self._index[span_id]
         return True
+
+    def set_query_matches(self, span_ids: Iterable[str]) -> None:
+        """Mark ``span_ids`` (the spans the list's query matched) in a column of their own."""
+        matches = frozenset(span_ids)
+        if matches != self.query_matches:
+            self.query_matches = matches
+            self.refresh()
 
     def find(self, text: str) -> int:
         """Highlight spans whose name or service contains ``text`` (any case) and move to
@@ -224,7 +235,11 @@ class Waterfall(CursorView):
         level = self.log_levels.get(row.span_id)
         mark = (Segment(LOG_MARK, LOG_ERROR if level >= ERROR_SEVERITY else DIM)
                 if level is not None else Segment(" "))
-        return [*self._name_segments(row, width - 1), mark, Segment(" ")]
+        if not self.query_matches:
+            return [*self._name_segments(row, width - 1), mark, Segment(" ")]
+        query = (Segment(QUERY_MARK, QUERY_MATCH) if row.span_id in self.query_matches
+                 else Segment(" "))
+        return [*self._name_segments(row, width - 2), query, mark, Segment(" ")]
 
     def _name_segments(self, row: WaterfallRow, width: int) -> list[Segment]:
         span = row.span
@@ -415,10 +430,11 @@ class Waterfall(CursorView):
         self.refresh()
 
     def action_next_match(self) -> None:
-        self._jump(self.matches, forward=True)
+        """The next find match; with no find, the next span the list's query matched."""
+        self._jump(self.matches or self.query_matches, forward=True)
 
     def action_previous_match(self) -> None:
-        self._jump(self.matches, forward=False)
+        self._jump(self.matches or self.query_matches, forward=False)
 
     # --- zoom -------------------------------------------------------------------------
 
