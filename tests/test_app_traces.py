@@ -234,3 +234,38 @@ async def test_query_text_is_shown_literally(store):
         await pilot.press("slash", "ctrl+a", "ctrl+k", *"{ [b]", "enter")
         await settle(pilot)
         assert app.screen.query_one("#query-error").display
+
+
+async def test_up_and_down_recall_recent_queries_which_outlive_the_app(store, tmp_path):
+    store.add_trace(1, "GET /a", "frontend", start_ms=1)
+    store.add_trace(2, "charge", "payments", start_ms=2)
+    history = tmp_path / "data" / "query-history.json"
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05, history_path=history)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"charge", "enter")
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"{ }", "enter")
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"{ name =", "enter")  # not kept
+        await settle(pilot)
+        field = app.screen.query_one(QueryInput)
+        await pilot.press("ctrl+a", "ctrl+k", *"draft", "up")
+        assert field.value == "{ }"
+        await pilot.press("up")
+        assert field.value == "charge"
+        await pilot.press("up")  # the oldest stays
+        assert field.value == "charge"
+        await pilot.press("down")
+        assert field.value == "{ }"
+        await pilot.press("down")
+        assert field.value == "draft"
+        await pilot.press("up", "enter")  # a recalled query applies like a typed one
+        await settle(pilot)
+        assert "query: { }" in banner(app) and len(lines(app)) == 2
+
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05, history_path=history)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", "up")
+        assert app.screen.query_one(QueryInput).value == "{ }"
+        await pilot.press("up")
+        assert app.screen.query_one(QueryInput).value == "charge"

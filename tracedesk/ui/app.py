@@ -17,6 +17,7 @@ from textual.screen import Screen
 from tracedesk.store.reader import Totals
 from tracedesk.ui.commands import ServiceCommands, TraceCommands, palette_commands
 from tracedesk.ui.data import DataSource
+from tracedesk.ui.query_history import load_history, save_history
 from tracedesk.ui.screens.logs import LogsScreen
 from tracedesk.ui.screens.metrics import MetricsScreen
 from tracedesk.ui.screens.services import ServicesScreen
@@ -55,7 +56,8 @@ class TracedeskApp(App):
 
     def __init__(self, data: DataSource, receiver: ReceiverLine,
                  clock: Callable[[], float] = time.monotonic,
-                 poll_seconds: float = POLL_SECONDS) -> None:
+                 poll_seconds: float = POLL_SECONDS, history_path: Path | None = None
+                 ) -> None:
         super().__init__()
         reset_service_colours()
         self.data = data
@@ -67,6 +69,9 @@ class TracedeskApp(App):
         self._totals: Totals | None = None
         self.status: Text | None = None  # the status line last shown, for new screens
         self._resources: dict[int, dict[str, Any]] = {}
+        # Recent queries, oldest first (the traces screen's up/down); saved when set.
+        self._history_path = history_path
+        self.query_history: list[str] = load_history(history_path)
 
     def on_mount(self) -> None:
         self.switch_mode("traces")
@@ -156,6 +161,14 @@ class TracedeskApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from palette_commands(self, screen)
+
+    def save_query_history(self) -> None:
+        if self._history_path is not None:
+            self._save_history(self._history_path, list(self.query_history))
+
+    @work(thread=True, exclusive=True, group="query-history", exit_on_error=False)
+    def _save_history(self, path: Path, entries: list[str]) -> None:
+        save_history(path, entries)
 
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):

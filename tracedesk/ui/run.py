@@ -7,6 +7,7 @@ import sys
 from tracedesk.config import Settings
 from tracedesk.receiver.child import ChildReceiver, ReceiverStatus
 from tracedesk.ui.app import ReceiverLine, make_app
+from tracedesk.ui.query_history import default_history_path
 
 
 def receiver_line(status: ReceiverStatus | None) -> ReceiverLine:
@@ -28,7 +29,8 @@ def run_app(settings: Settings, *, start_receiver: bool = True) -> int:
         print(f"starting the receiver for {settings.db_path} ...", file=sys.stderr, flush=True)
         status = child.start(settings)
     try:
-        make_app(settings.db_path, receiver_line(status)).run()
+        make_app(settings.db_path, receiver_line(status),
+                 history_path=default_history_path()).run()
     finally:
         child.stop()
     return 0

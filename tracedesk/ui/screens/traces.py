@@ -116,6 +116,7 @@ class TracesScreen(LiveListScreen[TraceSummary]):
 
     def compose(self) -> ComposeResult:
         yield from self.filter_row("", label="query", field=QueryInput(
+            history=self.app.query_history,
             placeholder='{ span.http.status_code >= 500 } or words · enter applies, '
                         'escape keeps the old query', id="filter"))
         yield Static("", id="query-error")
@@ -226,7 +227,9 @@ class TracesScreen(LiveListScreen[TraceSummary]):
             self._show_error(exc, text, len(text) - len(rest))
             return False
         self._show_error(None)
-        self.query_one(QueryInput).remember(text)
+        if text:
+            self.query_one(QueryInput).remember(text)
+            self.app.save_query_history()
         rest = rest.strip()
         if range_ns is not None:
             self.range_label, self.range_ns = range_label, range_ns

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import Input
 
-MAX_HISTORY = 100
+from tracedesk.ui.query_history import MAX_ENTRIES
 
 
 class QueryInput(Input):
@@ -31,7 +31,7 @@ class QueryInput(Input):
         if text in self.history:
             self.history.remove(text)
         self.history.append(text)
-        del self.history[:-MAX_HISTORY]
+        del self.history[:-MAX_ENTRIES]
 
     def action_history(self, step: int) -> None:
         if not self.history:
