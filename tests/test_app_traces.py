@@ -269,3 +269,42 @@ async def test_up_and_down_recall_recent_queries_which_outlive_the_app(store, tm
         assert app.screen.query_one(QueryInput).value == "{ }"
         await pilot.press("up")
         assert app.screen.query_one(QueryInput).value == "charge"
+
+
+async def test_t_cycles_the_time_range_and_since_types_one(store):
+    minute = 60_000
+    store.add_trace(1, "two hours ago", start_ms=-120 * minute)
+    store.add_trace(2, "ten minutes ago", start_ms=-10 * minute)
+    store.add_trace(3, "just now", start_ms=0)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        assert len(lines(app)) == 3 and "last" not in banner(app)
+        seen = []
+        for _ in range(6):
+            await pilot.press("t")
+            await settle(pilot)
+            seen.append(([*banner(app).split(" · "), ""][1], len(lines(app))))
+        assert seen == [("last 5m", 1), ("last 15m", 2), ("last 1h", 2), ("last 6h", 3),
+                        ("last 24h", 3), ("", 3)]  # and back to all
+
+        await pilot.press("slash", *"since:30m ago", "enter")  # a typed range with a query
+        await settle(pilot)
+        rows = lines(app)
+        assert len(rows) == 1 and "ten minutes ago" in rows[0]
+        assert "last 30m" in banner(app) and "query: ago" in banner(app)
+        await pilot.press("t")  # on to the next longer preset
+        await settle(pilot)
+        assert "last 1h" in banner(app) and len(lines(app)) == 1
+
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"since:3h", "enter")  # a range alone
+        await settle(pilot)
+        assert len(lines(app)) == 3 and "last 3h" in banner(app) and "query" not in banner(app)
+
+        await pilot.press("slash", "ctrl+a", "ctrl+k", *"since:soon {}", "enter")
+        await settle(pilot)
+        error = app.screen.query_one("#query-error")
+        assert error.display
+        field = app.screen.query_one(QueryInput)
+        shown = widget_text(error).splitlines()[0]
+        assert shown.index("^") == field.region.x + len("since:") and "duration" in shown
