@@ -308,3 +308,34 @@ async def test_t_cycles_the_time_range_and_since_types_one(store):
         field = app.screen.query_one(QueryInput)
         shown = widget_text(error).splitlines()[0]
         assert shown.index("^") == field.region.x + len("since:") and "duration" in shown
+
+
+async def suggestion(pilot, field) -> str:
+    await settle(pilot, 0.1)
+    return field._suggestion
+
+
+async def test_attribute_names_and_values_are_completed_from_the_store(store):
+    order_trace(store, 1, "GET /a", "A-1", start_ms=1)
+    order_trace(store, 2, "GET /b", "B-2", start_ms=2)
+    order_trace(store, 3, "GET /c", "B-2", start_ms=3)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        field = app.screen.query_one(QueryInput)
+        await pilot.press("slash", *"{ span.ord")
+        assert await suggestion(pilot, field) == "{ span.order.id"
+        await pilot.press("right")  # accepts it
+        assert field.value == "{ span.order.id"
+        await pilot.press(*" = ")
+        assert await suggestion(pilot, field) == '{ span.order.id = "B-2"'  # most frequent
+        await pilot.press(*'"A')
+        assert await suggestion(pilot, field) == '{ span.order.id = "A-1"'
+        await pilot.press("right", *" && resource.service.name = ")
+        assert (await suggestion(pilot, field)).endswith('resource.service.name = "checkout"')
+        await pilot.press("ctrl+a", "ctrl+k", *"{ sta")
+        assert await suggestion(pilot, field) == "{ status"
+        await pilot.press("right", *" = e")
+        assert await suggestion(pilot, field) == "{ status = error"
+        await pilot.press("ctrl+a", "ctrl+k", *"plain wor")
+        assert await suggestion(pilot, field) == ""

@@ -235,3 +235,31 @@ class Reader:
     def newest_trace_start(self) -> int | None:
         """The start time of the newest trace (from the index: no scan)."""
         return self.conn.execute("SELECT max(start_time_unix_nano) FROM traces").fetchone()[0]
+
+    def attribute_keys(self, sample: int = 2000, limit: int = 500
+                       ) -> tuple[list[str], list[str]]:
+        """Attribute names, for completion: those of the ``sample`` most recently stored
+        spans, and those of the stored resources (each sorted, at most ``limit``)."""
+        span_keys = [row[0] for row in self.conn.execute(
+            "SELECT DISTINCT j.key FROM (SELECT coalesce(attributes, span_attributes(raw)) "
+            "AS a FROM spans ORDER BY rowid DESC LIMIT ?) AS s, json_each(s.a) AS j "
+            "ORDER BY j.key LIMIT ?", (sample, limit))]
+        resource_keys = [row[0] for row in self.conn.execute(
+            "SELECT DISTINCT j.key FROM (SELECT attributes FROM resources "
+            "ORDER BY resource_id DESC LIMIT ?) AS r, json_each(r.attributes) AS j "
+            "ORDER BY j.key LIMIT ?", (sample, limit))]
+        return span_keys, resource_keys
+
+    def attribute_values(self, key: str, *, resource: bool = False, sample: int = 2000,
+                         limit: int = 100) -> list[str]:
+        """The text values of attribute ``key`` among the ``sample`` most recent spans (or
+        the stored resources), most frequent first, for completion."""
+        source = ("SELECT attributes AS a FROM resources ORDER BY resource_id DESC LIMIT ?"
+                  if resource else
+                  "SELECT coalesce(attributes, span_attributes(raw)) AS a FROM spans "
+                  "ORDER BY rowid DESC LIMIT ?")
+        rows = self.conn.execute(
+            f"SELECT j.value FROM ({source}) AS s, json_each(s.a) AS j "
+            "WHERE j.key = ? AND j.type = 'text' GROUP BY j.value "
+            "ORDER BY count(*) DESC, j.value LIMIT ?", (sample, key, limit))
+        return [row[0] for row in rows]

@@ -23,6 +23,7 @@ from tracedesk.query import Query, QueryError, parse
 from tracedesk.query.format import quote
 from tracedesk.query.sql import TraceQuery
 from tracedesk.store.reader import Reader, TraceOrder
+from tracedesk.ui.query_complete import QuerySuggester
 from tracedesk.ui.screens.live_list import LiveListScreen
 from tracedesk.ui.screens.trace import TraceScreen
 from tracedesk.ui.text import clean
@@ -116,7 +117,7 @@ class TracesScreen(LiveListScreen[TraceSummary]):
 
     def compose(self) -> ComposeResult:
         yield from self.filter_row("", label="query", field=QueryInput(
-            history=self.app.query_history,
+            history=self.app.query_history, suggester=QuerySuggester(self.app.data),
             placeholder='{ span.http.status_code >= 500 } or words · enter applies, '
                         'escape keeps the old query', id="filter"))
         yield Static("", id="query-error")
