@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
 
 from tracedesk.model import TraceSummary
 from tracedesk.query import Query, QueryError, parse
@@ -114,6 +115,8 @@ class TracesScreen(LiveListScreen[TraceSummary]):
         self.trace_query: Query | None = None
         self.range_label, self.range_ns = RANGES[0]
         self._since_ns: int | None = None  # fixed at each reload: "now" moves
+        self._reads_running = 0
+        self._reload_pending = False
 
     def compose(self) -> ComposeResult:
         yield from self.filter_row("", label="query", field=QueryInput(
@@ -134,8 +137,23 @@ class TracesScreen(LiveListScreen[TraceSummary]):
         return self.query_one(TraceList)
 
     def reload(self, *, keep_selection: bool = True) -> None:
+        """As ``LiveListScreen.reload``; but new data while a read still runs (a slow query
+        over a big store) is read once after it, not once per commit: reads never queue."""
+        if self._reads_running and keep_selection:
+            self._reload_pending = True
+            return
+        self._reads_running += 1
         self._since_ns = time.time_ns() - self.range_ns if self.range_ns is not None else None
         super().reload(keep_selection=keep_selection)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A read ended (shown, failed, or cancelled by a newer one, maybe before it ran)."""
+        if event.worker.group == "live-list" and event.state in (
+                WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._reads_running = max(0, self._reads_running - 1)
+            if not self._reads_running and self._reload_pending:
+                self._reload_pending = False
+                self.reload()
 
     def source(self) -> TraceSource:
         return TraceSource(self.order, ListFilter(self.trace_query, self._since_ns))
