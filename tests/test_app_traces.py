@@ -339,3 +339,29 @@ async def test_attribute_names_and_values_are_completed_from_the_store(store):
         assert await suggestion(pilot, field) == "{ status = error"
         await pilot.press("ctrl+a", "ctrl+k", *"plain wor")
         assert await suggestion(pilot, field) == ""
+
+
+async def test_a_queried_list_pauses_counts_new_matches_and_keeps_up_with_bursts(store):
+    for t in range(1, 6):
+        order_trace(store, t, f"op {t}", f"A-{t}", start_ms=t)
+    store.add_trace(6, "health", "frontend", start_ms=6)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.01)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"{ span.order.id =~ `A-.*` }", "enter")
+        await settle(pilot)
+        assert len(lines(app)) == 5
+        await pilot.press("j", "j")
+        before = lines(app)
+        order_trace(store, 10, "op new", "A-10", start_ms=50)
+        store.add_trace(11, "health again", "frontend", start_ms=60)
+        await settle(pilot)
+        assert lines(app) == before and "+1 new traces" in banner(app)
+        assert app.screen.query_one(TraceList).selected.root_span_name == "op 3"
+
+        await pilot.press("f")
+        for t in range(20, 60):  # a burst of commits, each a reload
+            order_trace(store, t, f"burst {t}", f"A-{t}", start_ms=100 + t)
+            await pilot.pause(0)
+        await settle(pilot, 0.5)
+        assert "burst 59" in lines(app)[0] and "46 matching" in banner(app)
