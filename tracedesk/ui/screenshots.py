@@ -144,6 +144,14 @@ class Scene:
     caption: str
 
 
+async def _query(pilot: Pilot) -> None:
+    """A query applied to the list, its first trace opened with the matching spans marked."""
+    await pilot.press("slash", *"{ status = error } && { kind = client }", "enter")
+    await _settle(pilot)
+    await pilot.press("enter")
+    await _settle(pilot)
+
+
 async def _nothing(pilot: Pilot) -> None:
     return None
 
@@ -152,6 +160,8 @@ SCENES = (
     Scene("traces", (140, 36), _nothing, "The Traces screen"),
     Scene("trace", (180, 45), _open_largest_failed_trace,
           "A trace's waterfall at its first error, with the span's details"),
+    Scene("query", (180, 40), _query,
+          "A trace opened from a queried list: the spans that matched marked with ●"),
     Scene("critical-path", (130, 40), _critical_path,
           "The critical path highlighted (c); details below on narrower terminals"),
     Scene("red", (120, 30), _red_metrics,
