@@ -134,6 +134,9 @@ def _store(path: Path, store: list[list[dict]], resources: dict[str, dict]) -> N
             rs.resource.attributes.extend(
                 KeyValue(key=k, value=_any(v)) for k, v in resources[service].items())
         defer = number % 2 == 0
+        if number == len(store):  # all but the last trace are in the attribute index
+            while writer.index_some(3):
+                pass
         writer.apply(decode(Signal.TRACES, request.SerializeToString(), ResourceTable(),
                             defer=defer))
     writer.commit()

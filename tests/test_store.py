@@ -331,3 +331,50 @@ def test_sequence_numbers_continue_above_another_writers(tmp_path):
     assert seqs == sorted(seqs) and len(set(seqs)) == 4
     first.close()
     second.close()
+
+
+def _indexed(writer: Writer, word: str) -> list[int]:
+    return [r[0] for r in writer.conn.execute(
+        "SELECT rowid FROM span_words WHERE span_words MATCH ?", (f'"{word}"',))]
+
+
+def test_the_attribute_index_follows_replaced_evicted_and_cleared_spans(tmp_path):
+    from tracedesk.store.clear import clear_all
+
+    writer = Writer(tmp_path / "w.db")
+    write(writer, {"svc": [make_span(1, 1, base_ns=BASE, colour="amber")]})
+    write(writer, {"svc": [make_span(2, 1, base_ns=BASE + 10**9, colour="teal")]})
+    assert writer.index_some(10) == 2 and not writer.has_unindexed
+    writer.commit()
+    assert len(_indexed(writer, "amber")) == 1
+    # Re-sent with another value: the old words leave the index, the new ones join it.
+    write(writer, {"svc": [make_span(1, 1, base_ns=BASE, colour="crimson")]})
+    assert writer.index_some(10) == 1
+    writer.commit()
+    assert (_indexed(writer, "amber"), len(_indexed(writer, "crimson"))) == ([], 1)
+    # Evicted with their traces.
+    retention = Retention(writer.conn, RetentionLimits(max_spans=1))
+    _run_until_done(retention)
+    left = {json.loads(a)["colour"] for (a,) in writer.conn.execute(
+        "SELECT attributes FROM spans")}
+    assert len(left) < 2
+    for colour in ("crimson", "teal"):
+        assert len(_indexed(writer, colour)) == (colour in left)
+    # Every span went: rowids start again below what the index had covered, and the new
+    # span is indexed all the same.
+    covered = writer.conn.execute("SELECT indexed_to FROM span_words_progress").fetchone()[0]
+    write(writer, {"svc": [make_span(3, 1, base_ns=BASE + 2 * 10**9, colour="olive")]})
+    assert writer.conn.execute("SELECT max(rowid) FROM spans").fetchone()[0] <= covered
+    assert writer.index_some(10) == 1
+    writer.commit()
+    assert len(_indexed(writer, "olive")) == 1
+    writer.close()
+    clear_all(tmp_path / "w.db")
+    reopened = Writer(tmp_path / "w.db")
+    assert _indexed(reopened, "olive") == []
+    assert reopened.conn.execute("SELECT indexed_to FROM span_words_progress").fetchone() == (0,)
+    reopened.close()
+
+
+def trace_id_hex(n: int) -> str:
+    return n.to_bytes(16, "big").hex()

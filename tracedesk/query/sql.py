@@ -139,16 +139,40 @@ def _spanset_expr(expr: SpansetExpr, b: _Builder) -> str:
         if expr.condition is None:
             return _spans_exist(TRUE)
         condition = _condition(expr.condition, b)
-        if _reads_attributes(expr.condition) and "traces." not in condition:
-            # Attribute tests read every span's JSON and are often selective (an order
-            # id): one pass over the spans, then the traces that appear, beats probing
-            # the spans of trace after trace, newest first, until a page is full.
+        if not _reads_attributes(expr.condition) or "traces." in condition:
+            return _spans_exist(condition)
+        # Attribute tests read every span's JSON and are often selective (an order id):
+        # one pass over the spans, then the traces that appear, beats probing the spans of
+        # trace after trace, newest first, until a page is full. Better still, a required
+        # string equality asks the attribute index for its candidates, and only the spans
+        # not indexed yet are read.
+        words = _index_words(expr.condition)
+        if words is None:
             return f"traces.trace_id IN (SELECT s.trace_id FROM spans AS s WHERE {condition})"
-        return _spans_exist(condition)
+        phrase = b.bind('"' + words.replace('"', '""') + '"')
+        return (f"traces.trace_id IN (SELECT s.trace_id FROM spans AS s WHERE s.rowid IN "
+                f"(SELECT rowid FROM span_words WHERE span_words MATCH {phrase}) "
+                f"AND {condition} UNION ALL SELECT s.trace_id FROM spans AS s WHERE "
+                f"s.rowid > (SELECT indexed_to FROM span_words_progress) AND {condition})")
     joiner = " AND " if isinstance(expr, SpansetAnd) else " OR "
     if not isinstance(expr, SpansetAnd | SpansetOr):
         raise TypeError(f"not a spanset expression: {expr!r}")
     return "(" + _spanset_expr(expr.left, b) + joiner + _spanset_expr(expr.right, b) + ")"
+
+
+def _index_words(condition: Condition) -> str | None:
+    """Text for the attribute index from a span string equality the condition requires
+    (a conjunct), or None. The value's JSON text is what the index tokenized, so it gives
+    the same words; it needs one (an ASCII letter or digit surely is one)."""
+    if isinstance(condition, And):
+        return _index_words(condition.left) or _index_words(condition.right)
+    if (isinstance(condition, Comparison) and isinstance(condition.field, Attribute)
+            and condition.field.scope is Scope.SPAN and condition.op is CompareOp.EQ
+            and isinstance(condition.value, str)):
+        text = orjson.dumps(condition.value).decode()
+        if any(c.isascii() and c.isalnum() for c in text):
+            return text
+    return None
 
 
 def _reads_attributes(condition: Condition) -> bool:

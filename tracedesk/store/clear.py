@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tracedesk.store.reader import RowCounts
 from tracedesk.store.schema import SchemaError, connect
+from tracedesk.store.span_words import forget_all
 
 # Freed pages go back to the file system in chunks, each its own short transaction, so the
 # writer is never kept waiting for long.
@@ -32,6 +33,8 @@ def clear_all(db_path: Path | str) -> RowCounts:
     try:
         try:
             conn.execute("BEGIN IMMEDIATE")
+            # The attribute index goes in one step, not an entry per span.
+            forget_all(conn)
             counts = RowCounts(*(conn.execute(f"DELETE FROM {table}").rowcount
                                  for table in ("traces", "spans", "logs", "metric_points")))
             conn.execute("COMMIT")

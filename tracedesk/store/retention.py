@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tracedesk.store.span_words import forget_traces
 from tracedesk.store.writer import json_ids
 
 CHUNK_TRACES = 500
@@ -74,6 +75,7 @@ class Retention:
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
+            forget_traces(c, ids)  # before the spans go: it needs their text
             for table in ("spans", "logs", "traces"):
                 c.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?))",
                           (ids,))

@@ -21,6 +21,7 @@ from tracedesk.otlp.batch import (
 from tracedesk.otlp.summaries import TRACE_COLUMNS
 from tracedesk.otlp.traces import cold_columns
 from tracedesk.store.schema import connect
+from tracedesk.store.span_words import forget_spans
 
 
 def _insert(table: str, columns: tuple[str, ...], verb: str = "INSERT") -> str:
@@ -43,6 +44,8 @@ RAW = SPAN_COLUMNS.index("raw")
 DEFERRED_SPANS = ("SELECT rowid, raw FROM spans WHERE rowid >= ? AND raw IS NOT NULL "
                   "ORDER BY rowid LIMIT ?")
 CONVERT_SPAN = "UPDATE spans SET attributes = ?, events = ?, links = ?, raw = NULL WHERE rowid = ?"
+UNINDEXED_SPANS = ("SELECT rowid, coalesce(attributes, span_attributes(raw)) FROM spans "
+                   "WHERE rowid > ? ORDER BY rowid LIMIT ?")
 EXISTING_TRACES = "SELECT trace_id FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))"
 
 # Recomputes the summary of the given traces from their stored spans. Recomputing (rather
@@ -94,6 +97,7 @@ class Writer:
         # Spans whose attributes, events and links wait in their bytes (see otlp.traces)
         # have rowids from this one on; None when there are none.
         self._deferred_from = self._stored_deferred_from()
+        self.has_unindexed = True  # until index_some finds nothing left
 
     def begin(self) -> None:
         if not self._in_tx:
@@ -143,12 +147,21 @@ class Writer:
         summaries = batch.traces
         ids = json_ids(t[0] for t in summaries)
         existing = {row[0] for row in conn.execute(EXISTING_TRACES, (ids,))}
+        if existing:  # spans sent again replace theirs: their index entries go first
+            forget_spans(conn, json_ids(existing),
+                         json_ids(r[0] + r[1] for r in batch.spans if r[0] in existing))
         if batch.spans[0][RAW] is not None and self._deferred_from is None:
             # A batch is deferred as a whole. Its rows get rowids above the largest now
             # (a replaced span at most reuses it): converting starts there.
             first = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
             self._set_deferred_from(first)
+        # New rows take rowids above the largest: if the top rows were deleted, those
+        # rowids come again, and the index must not count them as indexed.
+        conn.execute("UPDATE span_words_progress SET indexed_to = "
+                     "(SELECT coalesce(max(rowid), 0) FROM spans) "
+                     "WHERE indexed_to > (SELECT coalesce(max(rowid), 0) FROM spans)")
         conn.executemany(INSERT_SPAN, batch.spans)
+        self.has_unindexed = True
         seq = self.seq
         conn.executemany(INSERT_TRACE, [(*t, seq) for t in summaries if t[0] not in existing])
         if existing:
@@ -176,6 +189,19 @@ class Writer:
         rows = self.conn.execute(DEFERRED_SPANS, (self._deferred_from, limit)).fetchall()
         self.conn.executemany(CONVERT_SPAN, [(*cold_columns(raw), rowid) for rowid, raw in rows])
         self._set_deferred_from(rows[-1][0] + 1 if len(rows) == limit else None)
+        return len(rows)
+
+    def index_some(self, limit: int) -> int:
+        """Add up to ``limit`` spans, in rowid order, to the attribute index inside the
+        open transaction; the number added (fewer than ``limit``: all are in it)."""
+        self.begin()
+        conn = self.conn
+        done = conn.execute("SELECT indexed_to FROM span_words_progress").fetchone()[0]
+        rows = conn.execute(UNINDEXED_SPANS, (done, limit)).fetchall()
+        if rows:
+            conn.executemany("INSERT INTO span_words (rowid, attributes) VALUES (?, ?)", rows)
+            conn.execute("UPDATE span_words_progress SET indexed_to = ?", (rows[-1][0],))
+        self.has_unindexed = len(rows) == limit
         return len(rows)
 
     def close(self) -> None:

@@ -28,11 +28,12 @@ from tracedesk.store.writer import Writer
 GROUP_MAX_ROWS = 20_000
 GROUP_MAX_SECONDS = 0.1
 IDLE_POLL_SECONDS = 1.0
-# Deferred spans are converted once no batch has come for this long (converting between
-# the batches of a flood would only slow the flood down), a chunk per transaction: small
-# enough that a batch arriving meanwhile waits only a few milliseconds.
-CONVERT_WHEN_QUIET_SECONDS = 0.2
-CONVERT_CHUNK = 256
+# Idle work (converting deferred spans, then indexing new ones), a chunk per transaction,
+# small enough that a batch arriving meanwhile waits only a few milliseconds, and only once
+# no batch has come for a moment: between the batches of a flood it would slow the flood
+# down. SDKs export every few seconds, which leaves plenty of such moments.
+QUIET_SECONDS = 0.2
+IDLE_CHUNK = 256
 
 STOP = b"S"
 BATCH = b"B"
@@ -42,13 +43,15 @@ def encode_batch(batch_id: int, payload: bytes) -> bytes:
     return BATCH + batch_id.to_bytes(8, "big") + payload
 
 
-def _convert_some(writer: Writer) -> None:
-    """Idle time: convert one chunk of deferred spans to JSON columns."""
+def _idle_work(step, writer: Writer) -> None:
+    """One chunk of work the pipe left time for (``convert_deferred`` or ``index_some``),
+    in its own transaction."""
     try:
-        writer.convert_deferred(CONVERT_CHUNK)
+        step(IDLE_CHUNK)
         writer.commit()
-    except Exception:  # keep the bytes: the next quiet moment tries again
+    except Exception:  # nothing is lost: the next batch's idle moment tries again
         writer.rollback()
+        writer.has_unindexed = False
 
 
 def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None:
@@ -89,12 +92,14 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
             continue
         if not waiting:
             wait = IDLE_POLL_SECONDS
-            if writer.has_deferred:
-                wait = max(0.0, last_batch_at + CONVERT_WHEN_QUIET_SECONDS - time.monotonic())
+            if writer.has_deferred or writer.has_unindexed:
+                wait = max(0.0, last_batch_at + QUIET_SECONDS - time.monotonic())
             if not conn.poll(wait):
-                if writer.has_deferred and (time.monotonic() - last_batch_at
-                                            >= CONVERT_WHEN_QUIET_SECONDS):
-                    _convert_some(writer)
+                if time.monotonic() - last_batch_at >= QUIET_SECONDS:
+                    if writer.has_deferred:
+                        _idle_work(writer.convert_deferred, writer)
+                    elif writer.has_unindexed:
+                        _idle_work(writer.index_some, writer)
                 retention.tick()
                 checkpointer.catch_up()
                 continue
