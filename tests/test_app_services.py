@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from tracedesk.ui.app import make_app
 from tracedesk.ui.screens.services import ServicesScreen
-from tracedesk.ui.screens.traces import TracesScreen
+from tracedesk.ui.screens.traces import TracesScreen, service_query
 from tracedesk.ui.screenshots import seed_demo_database
 
 
@@ -47,7 +47,7 @@ async def test_the_demo_shops_calls_are_drawn_and_lead_to_traces(tmp_path):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, TracesScreen)
-        assert app.screen.filter.text == "payments"
+        assert app.screen.query_text == service_query("payments")
 
 
 async def test_vim_keys_move_through_the_graph_and_the_entry_point_says_it_has_no_spans(
