@@ -18,6 +18,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.trace.v1 import trace_pb2
 from otlp_builders import span_id, trace_id, traces_request
 
+from tracedesk.demo.signals import any_value
 from tracedesk.otlp import ResourceTable, Signal, decode
 from tracedesk.query import QuerySpan, matching_spans, parse
 from tracedesk.query.ast import (
@@ -50,17 +51,12 @@ STRINGS = ["x", "X", "500", "a.b", "", "Ünï"]
 
 
 def _any(value) -> AnyValue:
+    """As the demo builds values, plus JSON null (an empty AnyValue), in lists too."""
     if value is None:
         return AnyValue()
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
     if isinstance(value, list):
         return AnyValue(array_value=ArrayValue(values=[_any(v) for v in value]))
-    return AnyValue(string_value=value)
+    return any_value(value)
 
 
 scalars = st.one_of(st.integers(-3, 600), st.sampled_from([0.5, 2.0, 499.5, -1.0]),
