@@ -167,6 +167,16 @@ async def test_jumps_errors_parent_critical_path_find_and_zoom(store):
         assert not isinstance(app.screen, TraceScreen)
 
 
+async def test_find_matches_attribute_values_too(store):
+    store.add_spans(checkout_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        await pilot.press("slash", *"a-17", "enter")  # place-order's order.id, any case
+        assert selected_name(app) == "place-order"
+        assert app.screen.query_one(Waterfall).matches == {span_id(2).hex()}
+
+
 async def test_copy_ids_to_the_clipboard(store):
     store.add_spans(checkout_trace())
     app = make_app(store.path, RECEIVER, poll_seconds=0.05)

@@ -106,6 +106,8 @@ class Waterfall(CursorView):
         self._critical: dict[str, list[tuple[int, int]]] | None = None
         self._critical_order: list[str] | None = None
         self.log_levels: dict[str, int] = {}  # span id -> highest severity of its logs
+        self._find_tree: SpanTree | None = None  # the tree _find_cache was folded from
+        self._find_cache: dict[str, str] = {}
 
     # --- data -------------------------------------------------------------------------
 
@@ -169,18 +171,29 @@ class Waterfall(CursorView):
             self.refresh()
 
     def find(self, text: str) -> int:
-        """Highlight spans whose name or service contains ``text`` (any case) and move to
-        the first one at or after the cursor. Returns how many match."""
+        """Highlight spans whose name, service or an attribute value contains ``text``
+        (any case) and move to the first one at or after the cursor. Returns how many
+        match."""
         needle = text.casefold()
-        spans = self.span_tree.spans if self.span_tree else {}
         self.matches = frozenset(
-            span_id for span_id, span in spans.items()
-            if needle and (needle in span.name.casefold()
-                           or needle in span.service_name.casefold()))
+            span_id for span_id, haystack in self._find_texts().items()
+            if needle and needle in haystack)
         if self.matches and self.selected_id not in self.matches:
             self._jump(self.matches, forward=True)
         self.refresh()
         return len(self.matches)
+
+    def _find_texts(self) -> dict[str, str]:
+        """Each span's searchable text, folded once per tree (find runs per keystroke, and
+        a trace may hold 10,000 spans with ten attributes each)."""
+        if self._find_tree is not self.span_tree:
+            spans = self.span_tree.spans if self.span_tree else {}
+            self._find_tree = self.span_tree
+            self._find_cache = {
+                span_id: "\0".join([span.name, span.service_name,
+                                     *map(str, span.attributes.values())]).casefold()
+                for span_id, span in spans.items()}
+        return self._find_cache
 
     # --- drawing ----------------------------------------------------------------------
 
