@@ -91,7 +91,7 @@ class TraceQuery:
     """A query and an optional time range (trace start, Unix ns), as a filter for the
     store's trace list: ``Reader.trace_page(..., where=TraceQuery(...))``."""
 
-    query: Query
+    query: Query | None  # None: every trace (of the time range)
     since_ns: int | None = None
     until_ns: int | None = None
 
@@ -102,7 +102,10 @@ class TraceQuery:
             parts.append(f"traces.start_time_unix_nano >= {builder.bind(self.since_ns)}")
         if self.until_ns is not None:
             parts.append(f"traces.start_time_unix_nano < {builder.bind(self.until_ns)}")
-        parts.append(_query(self.query, builder))
+        if self.query is not None:
+            parts.append(_query(self.query, builder))
+        if not parts:
+            return "", ()
         return " WHERE " + " AND ".join(parts), tuple(builder.params)
 
 

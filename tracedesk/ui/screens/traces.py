@@ -63,24 +63,9 @@ def split_since(text: str) -> tuple[int | None, str, str]:
 
 
 @dataclass(frozen=True)
-class ListFilter:
-    """The list's question: a query and a start time, as ``Reader``'s ``where=``."""
-
-    query: Query | None = None
-    since_ns: int | None = None
-
-    def sql(self) -> tuple[str, tuple]:
-        if self.query is not None:
-            return TraceQuery(self.query, since_ns=self.since_ns).sql()
-        if self.since_ns is not None:
-            return " WHERE traces.start_time_unix_nano >= ?1", (self.since_ns,)
-        return "", ()
-
-
-@dataclass(frozen=True)
 class TraceSource:
     order: TraceOrder
-    where: ListFilter
+    where: TraceQuery
 
     def count(self, reader: Reader) -> int:
         return reader.trace_count(self.where)  # type: ignore[arg-type]
@@ -156,7 +141,7 @@ class TracesScreen(LiveListScreen[TraceSummary]):
                 self.reload()
 
     def source(self) -> TraceSource:
-        return TraceSource(self.order, ListFilter(self.trace_query, self._since_ns))
+        return TraceSource(self.order, TraceQuery(self.trace_query, self._since_ns))
 
     def can_follow(self) -> bool:
         return self.order is TraceOrder.NEWEST
