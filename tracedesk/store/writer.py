@@ -150,16 +150,13 @@ class Writer:
         if existing:  # spans sent again replace theirs: their index entries go first
             forget_spans(conn, json_ids(existing),
                          json_ids(r[0] + r[1] for r in batch.spans if r[0] in existing))
+        # New rows take rowids above the largest now (a replaced span at most reuses it).
+        top = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
         if batch.spans[0][RAW] is not None and self._deferred_from is None:
-            # A batch is deferred as a whole. Its rows get rowids above the largest now
-            # (a replaced span at most reuses it): converting starts there.
-            first = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-            self._set_deferred_from(first)
-        # New rows take rowids above the largest: if the top rows were deleted, those
-        # rowids come again, and the index must not count them as indexed.
-        conn.execute("UPDATE span_words_progress SET indexed_to = "
-                     "(SELECT coalesce(max(rowid), 0) FROM spans) "
-                     "WHERE indexed_to > (SELECT coalesce(max(rowid), 0) FROM spans)")
+            self._set_deferred_from(top)  # a batch is deferred as a whole: convert from here
+        # If the top rows were deleted, their rowids come again: not indexed any more.
+        conn.execute("UPDATE span_words_progress SET indexed_to = ?1 WHERE indexed_to > ?1",
+                     (top,))
         conn.executemany(INSERT_SPAN, batch.spans)
         self.has_unindexed = True
         seq = self.seq
