@@ -135,6 +135,24 @@ async def test_a_late_older_trace_does_not_move_the_selection_while_paused(store
         assert "late but old" in lines(app)[line_before - 1]
 
 
+async def test_a_key_pressed_while_a_reload_reads_is_not_undone_by_it(store):
+    for t in range(1, 41):
+        store.add_trace(t, f"op {t}", start_ms=t * 10, spans=1)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press(*["j"] * 25)  # op 15, paused
+        trace_list = app.screen.query_one(TraceList)
+        assert trace_list.selected.root_span_name == "op 15"
+        with app.data._lock:  # the reload the new trace starts waits for its read
+            store.add_trace(99, "late but old", start_ms=145, spans=1)  # between 15 and 14
+            await pilot.pause(0.3)
+            await pilot.press("j")
+            assert trace_list.selected.root_span_name == "op 14"
+        await settle(pilot)
+        assert trace_list.selected.root_span_name == "op 14"  # not the row now in its place
+
+
 def order_trace(store, tid: int, name: str, order_id: str, *, start_ms: int = 0,
                 status: int = 200) -> None:
     """A checkout trace whose child span carries ``order.id`` and a status code."""

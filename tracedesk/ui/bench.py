@@ -279,14 +279,15 @@ async def keys_under_load(clock: FrameClock, db: Path, go: Any, seconds: float,
                           result: Result) -> int:
     """j/k on the traces screen while the receiver stores what the sender sends.
 
-    Returns how many keys a reload undid (the cursor was not where the key left it)."""
+    Returns how many keys a reload undid: the row the key selected was no longer selected.
+    (A reload may move the cursor with its row, when late traces sort in above it.)"""
     app = make_app(db, ReceiverLine("benchmark receiver", True))
     clock.attach(app)
     ready = clock.expect(lambda: _list_ready(app))
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(ready, 60)
         trace_list = app.screen.query_one(TraceList)
-        acted: list[int] = []  # the cursor each key's action left
+        acted: list[str | None] = []  # the trace each key's action selected
 
         probe = LineProbe(trace_list)
 
@@ -294,7 +295,7 @@ async def keys_under_load(clock: FrameClock, db: Path, go: Any, seconds: float,
             def action() -> None:
                 original()
                 probe.drawn.clear()
-                acted.append(trace_list.cursor)
+                acted.append(_selected_trace(trace_list))
             return action
 
         # A reload may move the cursor too, so the key's own action marks its effect.
@@ -320,9 +321,14 @@ async def keys_under_load(clock: FrameClock, db: Path, go: Any, seconds: float,
             result.compose_ms.append(compose * 1000)
             n = len(result.samples_ms)
             await asyncio.sleep(LOAD_KEY_INTERVAL * (0.5 + (n * 7919 % 100) / 100))
-            undone += trace_list.cursor != acted[-1]
+            undone += _selected_trace(trace_list) != acted[-1]
         await pilot.press("q")
     return undone
+
+
+def _selected_trace(trace_list: TraceList) -> str | None:
+    row = trace_list.cached_row(trace_list.cursor)
+    return row.trace_id if row is not None else None
 
 
 # --- the command ---------------------------------------------------------------------------

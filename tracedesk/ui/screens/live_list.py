@@ -7,6 +7,7 @@ the selected row keeps its line even when late, older rows sort in above it.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -21,6 +22,7 @@ from tracedesk.ui.text import clean
 from tracedesk.ui.widgets.paged_list import PAGE_SIZE, PagedList
 
 T = TypeVar("T")
+SEARCH_ROWS = 50  # how far from where it should be a reload looks for the selected row
 
 
 class ListSource(Protocol[T]):
@@ -40,6 +42,10 @@ class ListSource(Protocol[T]):
 
     def refreshed(self, reader: Reader, item: T) -> T | None:
         """The item as stored now (it may have changed, or be gone)."""
+        ...
+
+    def key(self, item: T) -> Hashable:
+        """What identifies the item across reloads (its values may change)."""
         ...
 
 
@@ -130,18 +136,37 @@ class LiveListScreen(FilterScreen, Generic[T]):
         if snap.generation != self._generation:
             return
         live_list = self.live_list
+        selected = live_list.cached_row(live_list.cursor)  # keys may have moved it meanwhile
         self.hidden_new = snap.hidden_new
         live_list.reset(snap.total - snap.hidden_new, snap.generation)
         for page, rows in snap.pages.items():
             live_list.set_page(page, snap.generation, rows)
         if self.following:
             live_list.cursor = 0
-        elif snap.moved_by:
-            # Rows sorted in above the selection: shift the view and the cursor with them, so
-            # the same row stays on the same line (and keys pressed meanwhile still count).
-            live_list.scroll_to(y=live_list.scroll_offset.y + snap.moved_by, animate=False)
-            live_list.cursor = max(0, min(live_list.total - 1, live_list.cursor + snap.moved_by))
+        else:
+            moved = snap.moved_by
+            if selected is not None:
+                moved = self._moved(selected, live_list.cursor + moved, snap.pages, moved)
+            if moved:
+                # Rows sorted in above the selection: shift the view and the cursor with
+                # them, so the same row stays on the same line.
+                live_list.scroll_to(y=live_list.scroll_offset.y + moved, animate=False)
+                live_list.cursor = max(0, min(live_list.total - 1, live_list.cursor + moved))
         self.update_banner()
+
+    def _moved(self, selected: T, near: int, pages: dict[int, list[T]], moved: int) -> int:
+        """How far ``selected`` moved, found by key in the new pages around ``near``. The
+        reload measured its selection when it began; a key pressed since then selected
+        another row, which late rows may have passed differently."""
+        source, cursor = self.source(), self.live_list.cursor
+        key = source.key(selected)
+        for index in sorted(range(near - SEARCH_ROWS, near + SEARCH_ROWS + 1),
+                            key=lambda i: abs(i - near)):
+            page = pages.get(index // PAGE_SIZE) if index >= 0 else None
+            offset = index % PAGE_SIZE
+            if page is not None and offset < len(page) and source.key(page[offset]) == key:
+                return index - cursor
+        return moved
 
     def _pages_to_keep(self) -> set[int]:
         """The pages of the rows on screen (the view may shift by a few rows)."""

@@ -47,6 +47,9 @@ class LogSource:
     def refreshed(self, reader: Reader, item: LogRecord) -> LogRecord | None:
         return item  # records never change once stored
 
+    def key(self, item: LogRecord) -> int:
+        return item.log_id
+
 
 class LogsScreen(LiveListScreen[LogRecord]):
     BINDINGS = [

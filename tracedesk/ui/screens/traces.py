@@ -81,6 +81,9 @@ class TraceSource:
     def refreshed(self, reader: Reader, item: TraceSummary) -> TraceSummary | None:
         return reader.trace(item.trace_id)  # late spans move its start or duration
 
+    def key(self, item: TraceSummary) -> str:
+        return item.trace_id
+
 
 class TracesScreen(LiveListScreen[TraceSummary]):
     BINDINGS = [
