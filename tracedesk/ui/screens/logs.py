@@ -8,7 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tracedesk.model import LogRecord
 from tracedesk.store.log_queries import (
@@ -20,6 +20,7 @@ from tracedesk.store.log_queries import (
 )
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.live_list import LiveListScreen
+from tracedesk.ui.widgets.key_bar import KeyBar
 from tracedesk.ui.widgets.log_details import LogDetails
 from tracedesk.ui.widgets.log_list import LogList
 from tracedesk.ui.widgets.paged_list import PagedList
@@ -73,7 +74,7 @@ class LogsScreen(LiveListScreen[LogRecord]):
         yield LogList(self.request_page, id="log-list")
         yield LogDetails(id="log-details")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.live_list.focus()  # the rows load when the screen is shown (on_screen_resume)

@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tracedesk.analysis.metric_format import format_rate, format_value
 from tracedesk.analysis.metric_series import (
@@ -42,6 +42,7 @@ from tracedesk.ui.screens.metrics import compact_attributes, type_label
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, format_clock, service_colour
 from tracedesk.ui.widgets.chart import Chart, Line, bars_text
+from tracedesk.ui.widgets.key_bar import KeyBar
 from tracedesk.ui.widgets.key_table import KeyTable
 from tracedesk.ui.widgets.status_bar import StatusBar
 
@@ -132,6 +133,20 @@ def panel(stream: StreamPoints, since_ns: int) -> Panel:
     return Panel(_title(stream, latest, [line]), [line], value_label, None)
 
 
+class _PanelWidgets:
+    """One chart's block: title, chart and (histograms) bucket distribution."""
+
+    def __init__(self, has_buckets: bool) -> None:
+        self.title = Static("", classes="metric-title")
+        self.chart = Chart()
+        self.buckets = Static("", classes="metric-buckets") if has_buckets else None
+
+    def block(self) -> Vertical:
+        parts = [self.chart] if self.buckets is None else [self.chart, self.buckets]
+        return Vertical(self.title, Horizontal(*parts, classes="metric-chart-row"),
+                        classes="metric-panel")
+
+
 class MetricScreen(ThrottledScreen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="metric.back"),
@@ -145,7 +160,7 @@ class MetricScreen(ThrottledScreen):
         self.window_ns = window_ns
         self.window_name = window_name
         self._exemplars: list[Exemplar] = []
-        self._panel_count = -1
+        self._panels: list[_PanelWidgets] | None = None  # the charts' widgets on screen
 
     def compose(self) -> ComposeResult:
         yield Static("", id="metric-header")
@@ -153,7 +168,7 @@ class MetricScreen(ThrottledScreen):
         yield Static("", id="exemplars-title")
         yield KeyTable(id="exemplars", cursor_type="row", zebra_stripes=False)
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -205,34 +220,19 @@ class MetricScreen(ThrottledScreen):
         self._show_exemplars(computed.exemplars, computed.unit)
 
     def _show_panels(self, computed: _Computed) -> None:
-        body = self.query_one("#metric-body", VerticalScroll)
-        if len(computed.panels) != self._panel_count:
+        if self._panels is None or len(computed.panels) != len(self._panels):
             # Streams came or went: build the blocks again (otherwise they are updated).
-            self._panel_count = len(computed.panels)
+            body = self.query_one("#metric-body", VerticalScroll)
             body.remove_children()
-            blocks = []
-            for p in computed.panels:
-                parts = [Chart()]
-                if p.distribution is not None:
-                    parts.append(Static("", classes="metric-buckets"))
-                chart_row = Horizontal(*parts, classes="metric-chart-row")
-                blocks.append(Vertical(Static("", classes="metric-title"), chart_row,
-                                       classes="metric-panel"))
-            if not blocks:
-                blocks.append(Vertical(Static(Text("no points in this window", DIM)),
-                                       classes="metric-panel"))
-            body.mount_all(blocks)
-            self.call_after_refresh(self._draw_panels, computed)
-        else:
-            self._draw_panels(computed)
-
-    def _draw_panels(self, computed: _Computed) -> None:
-        blocks = list(self.query_one("#metric-body").query(".metric-panel"))
-        for block, p in zip(blocks, computed.panels, strict=False):
-            block.query_one(".metric-title", Static).update(p.title)
-            block.query_one(Chart).plot(p.lines, computed.start_ns, computed.end_ns, p.label)
-            for buckets in block.query(".metric-buckets"):
-                buckets.update(p.distribution or "")  # type: ignore[attr-defined]
+            self._panels = [_PanelWidgets(p.distribution is not None) for p in computed.panels]
+            body.mount_all([panel.block() for panel in self._panels] or [
+                Vertical(Static(Text("no points in this window", DIM)),
+                         classes="metric-panel")])
+        for widgets, p in zip(self._panels, computed.panels, strict=True):
+            widgets.title.update(p.title)
+            widgets.chart.plot(p.lines, computed.start_ns, computed.end_ns, p.label)
+            if widgets.buckets is not None:
+                widgets.buckets.update(p.distribution or "")
 
     def _show_exemplars(self, found: list[Exemplar], unit: str) -> None:
         title = Text(f"exemplars · {len(found):,}", "bold")

@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tracedesk.analysis.metric_format import format_value
 from tracedesk.analysis.metric_series import (
@@ -36,6 +36,7 @@ from tracedesk.ui.screens.filter_screen import FilterScreen
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, fit, service_colour
 from tracedesk.ui.widgets.chart import sparkline
+from tracedesk.ui.widgets.key_bar import KeyBar
 from tracedesk.ui.widgets.paged_list import HEADER, PAGE_SIZE, PagedList
 from tracedesk.ui.widgets.status_bar import StatusBar
 
@@ -160,7 +161,7 @@ class MetricsScreen(ThrottledScreen, FilterScreen):
         yield Static("", id="metrics-banner")
         yield MetricList(self._serve_page, id="metric-list")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(MetricList).focus()

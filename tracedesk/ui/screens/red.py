@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from tracedesk.analysis.span_metrics import (
     Series,
@@ -26,6 +26,7 @@ from tracedesk.analysis.span_metrics import (
 from tracedesk.analysis.time_axis import format_duration
 from tracedesk.model import Span, SpanKind
 from tracedesk.ui.text import clean, format_clock, service_colour
+from tracedesk.ui.widgets.key_bar import KeyBar
 from tracedesk.ui.widgets.status_bar import StatusBar
 
 MINUTE_NS = 60 * 10**9
@@ -76,7 +77,7 @@ class RedScreen(Screen):
                         yield Sparkline([], id=f"red-{group}-{row}", classes="red-spark")
                         yield Static("", id=f"red-{group}-{row}-value", classes="red-value")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._compute(HALF_WINDOWS_NS[self.window])

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from tracedesk.analysis.call_tree import CallRow, call_tree
 from tracedesk.analysis.service_graph import Edge, ServiceGraph, service_graph
@@ -23,6 +23,7 @@ from tracedesk.analysis.waterfall import tree_prefix
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, service_colour
+from tracedesk.ui.widgets.key_bar import KeyBar
 from tracedesk.ui.widgets.key_table import KeyTable
 from tracedesk.ui.widgets.status_bar import StatusBar
 
@@ -65,7 +66,7 @@ class ServicesScreen(ThrottledScreen):
         yield Static("", id="services-banner")
         yield KeyTable(id="services-table", cursor_type="row", zebra_stripes=False)
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -14,7 +14,7 @@ from textual.containers import Container, Horizontal
 from textual.events import Resize
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from tracedesk.analysis.time_axis import format_duration
 from tracedesk.analysis.waterfall import SpanTree, build_tree, self_time_ns
@@ -26,6 +26,7 @@ from tracedesk.transfer import TransferError
 from tracedesk.transfer.export import export_trace, write_file
 from tracedesk.ui.screens.red import RedScreen
 from tracedesk.ui.text import clean, format_clock, plural, service_colour
+from tracedesk.ui.widgets.key_bar import KeyBar
 from tracedesk.ui.widgets.span_details import SpanContext, SpanDetails
 from tracedesk.ui.widgets.status_bar import StatusBar
 from tracedesk.ui.widgets.waterfall import Waterfall
@@ -77,7 +78,7 @@ class TraceScreen(Screen):
             yield Waterfall(id="waterfall")
             yield SpanDetails(id="span-details")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(Waterfall).focus()  # the trace loads when shown (on_screen_resume)

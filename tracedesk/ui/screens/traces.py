@@ -16,7 +16,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from tracedesk.model import TraceSummary
@@ -28,6 +28,7 @@ from tracedesk.ui.query_complete import QuerySuggester
 from tracedesk.ui.screens.live_list import LiveListScreen
 from tracedesk.ui.screens.trace import TraceScreen
 from tracedesk.ui.text import clean
+from tracedesk.ui.widgets.key_bar import KeyBar
 from tracedesk.ui.widgets.paged_list import PagedList
 from tracedesk.ui.widgets.query_input import QueryInput
 from tracedesk.ui.widgets.status_bar import StatusBar
@@ -115,7 +116,7 @@ class TracesScreen(LiveListScreen[TraceSummary]):
         yield Static("", id="list-banner")
         yield TraceList(self.request_page, id="trace-list")
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.live_list.focus()  # the rows load when the screen is shown (on_screen_resume)
