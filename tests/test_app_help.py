@@ -7,6 +7,7 @@ from textual.widgets import HelpPanel
 
 from tracedesk.ui.app import make_app
 from tracedesk.ui.screens.trace import TraceScreen
+from tracedesk.ui.widgets.key_bar import KeyBar
 
 
 def help_text(app) -> str:
@@ -41,3 +42,19 @@ async def test_question_mark_lists_the_keys_of_each_screen(store):
                           ("n", "Next match"), ("y", "Copy trace id"), ("Y", "Copy span id"),
                           ("m", "RED metrics"), ("L", "Logs: span/trace"), ("esc", "Back")]:
             assert f"{key} {what}" in shown, (key, what, shown)
+
+
+async def test_the_key_bar_shows_the_screens_keys_and_a_click_presses_one(store):
+    store.add_trace(1, "GET /a")
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        bar = app.screen.query_one(KeyBar)
+        shown = widget_text(bar)
+        for hint in ("⏎ Open", "/ Query", "f Follow", "q Quit"):
+            assert hint in shown, (hint, shown)
+        await pilot.click(KeyBar, offset=(shown.index("⏎ Open") + 1, 0))
+        await settle(pilot)
+        assert isinstance(app.screen, TraceScreen)
+        shown = widget_text(app.screen.query_one(KeyBar))
+        assert "e Next error" in shown and "f Follow" not in shown  # the trace's own keys
