@@ -131,6 +131,27 @@ async def test_histogram_shows_quantiles_buckets_and_opens_an_exemplars_trace(st
         assert isinstance(app.screen, MetricsScreen)
 
 
+async def test_shift_j_and_k_scroll_the_charts_a_chart_at_a_time(store):
+    seed_shop(store)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_metrics(pilot)
+        screen = await open_metric(pilot, "http.server.request.duration")
+        body = screen.query_one("#metric-body")
+        panels = list(screen.query(".metric-panel"))
+        assert len(panels) > 2 and body.scroll_y == 0
+        await pilot.press("J")
+        await settle(pilot, 0.1)
+        assert body.scroll_y == panels[1].virtual_region.y > 0  # the second chart on top
+        await pilot.press("J")
+        await settle(pilot, 0.1)
+        assert body.scroll_y == panels[2].virtual_region.y
+        await pilot.press("K")
+        await settle(pilot, 0.1)
+        assert body.scroll_y == panels[1].virtual_region.y
+        assert screen.query_one("#exemplars").cursor_row == 0  # the exemplars stay put
+
+
 async def test_counter_shows_its_rate(store):
     seed_shop(store)
     app = make_app(store.path, RECEIVER, poll_seconds=0.05)

@@ -152,6 +152,10 @@ class MetricScreen(ThrottledScreen):
         Binding("escape", "app.pop_screen", "Back", id="metric.back"),
         Binding("enter", "open_exemplar", "Open trace", id="metric.open_trace"),
         Binding("w", "next_window", "Window", id="metric.window"),
+        # j/k move through the exemplars; the charts scroll with the same keys, shifted.
+        Binding("J", "next_chart", "Next chart", id="metric.next_chart"),
+        Binding("K", "previous_chart", "Previous chart", show=False,
+                id="metric.previous_chart"),
     ]
 
     def __init__(self, name: str, window_ns: int, window_name: str) -> None:
@@ -262,6 +266,22 @@ class MetricScreen(ThrottledScreen):
             if self.window_ns in WINDOWS_NS else 0
         self.window_ns, self.window_name = WINDOWS_NS[index], WINDOW_NAMES[index]
         self.reload(force=True)
+
+    def action_next_chart(self) -> None:
+        self._scroll_charts(1)
+
+    def action_previous_chart(self) -> None:
+        self._scroll_charts(-1)
+
+    def _scroll_charts(self, step: int) -> None:
+        """Bring the next (or previous) chart to the top of the charts area."""
+        body = self.query_one("#metric-body", VerticalScroll)
+        tops = [block.virtual_region.y for block in body.query(".metric-panel")]
+        here = round(body.scroll_y)
+        targets = ([top for top in tops if top > here] if step > 0
+                   else [top for top in tops if top < here][-1:])
+        if targets:
+            body.scroll_to(y=targets[0], animate=False)
 
     @on(DataTable.RowSelected, "#exemplars")
     def action_open_exemplar(self) -> None:
