@@ -67,3 +67,36 @@ async def test_the_status_line_counts_what_is_stored_and_the_ingest_rate(store):
         await settle(pilot)
         await settle(pilot)
         assert "0 spans/s" in status(app)
+
+
+async def test_an_empty_list_says_where_to_send_telemetry(store):
+    line = receiver_line(ReceiverStatus("started", "127.0.0.1:4317", "http://127.0.0.1:4318",
+                                        pid=10))
+    app = make_app(store.path, line, poll_seconds=0.05)
+    async with app.run_test(size=(160, 20)) as pilot:
+        await settle(pilot)
+        shown = widget_text(app.screen.query_one(TraceList))
+        assert "No traces yet." in shown
+        assert "127.0.0.1:4317 (OTLP/gRPC) or http://127.0.0.1:4318 (OTLP/HTTP)" in shown
+        assert "tracedesk demo" in shown
+        await pilot.press("slash", *"nothing-like-this", "enter")
+        await settle(pilot)
+        shown = widget_text(app.screen.query_one(TraceList))
+        assert "No trace matches." in shown and "No traces yet" not in shown
+        await pilot.press("2")
+        await settle(pilot)
+        assert "No log records yet." in widget_text(app.screen.query_one("#log-list"))
+
+        store.add_trace(1, "GET /first")
+        await pilot.press("1", "escape")
+        await settle(pilot)
+        shown = widget_text(app.screen.query_one(TraceList))
+        assert "GET /first" in shown and "No trace" not in shown
+
+
+async def test_an_empty_list_without_a_receiver_says_so(store):
+    app = make_app(store.path, receiver_line(None), poll_seconds=0.05)
+    async with app.run_test(size=(160, 20)) as pilot:
+        await settle(pilot)
+        shown = widget_text(app.screen.query_one(TraceList))
+        assert "No traces in this database." in shown and "--no-receiver" in shown

@@ -37,6 +37,9 @@ class ReceiverLine:
     text: str
     ok: bool
     notice: str | None = None  # shown once at start, e.g. why no receiver runs
+    # Where an SDK should send (the empty lists say so); None while nothing receives.
+    grpc_address: str | None = None
+    http_address: str | None = None
 
 
 class TracedeskApp(App):

@@ -17,9 +17,9 @@ def receiver_line(status: ReceiverStatus | None) -> ReceiverLine:
         return ReceiverLine("no receiver: " + status.message.splitlines()[0], False,
                             notice=status.message)
     where = f"OTLP {status.grpc_address} (gRPC) · {status.http_address} (HTTP)"
-    if status.mode == "attached":
-        return ReceiverLine(f"{where} · shared receiver pid {status.pid}", True)
-    return ReceiverLine(where, True)
+    text = f"{where} · shared receiver pid {status.pid}" if status.mode == "attached" else where
+    return ReceiverLine(text, True, grpc_address=status.grpc_address,
+                        http_address=status.http_address)
 
 
 def run_app(settings: Settings, *, start_receiver: bool = True) -> int:

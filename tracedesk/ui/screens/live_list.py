@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -20,6 +20,9 @@ from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.filter_screen import FilterScreen
 from tracedesk.ui.text import clean
 from tracedesk.ui.widgets.paged_list import PAGE_SIZE, PagedList
+
+if TYPE_CHECKING:
+    from tracedesk.ui.app import ReceiverLine
 
 T = TypeVar("T")
 SEARCH_ROWS = 50  # how far from where it should be a reload looks for the selected row
@@ -47,6 +50,18 @@ class ListSource(Protocol[T]):
     def key(self, item: T) -> Hashable:
         """What identifies the item across reloads (its values may change)."""
         ...
+
+
+def nothing_received(receiver: ReceiverLine, what: str) -> tuple[str, ...]:
+    """Where to send telemetry, for a list that has none of ``what`` yet."""
+    if receiver.grpc_address is None or receiver.http_address is None:
+        return (f"No {what} in this database.", f"Not receiving: {receiver.text}.")
+    return (f"No {what} yet.", "",
+            f"Point an OpenTelemetry SDK, Collector or Alloy at {receiver.grpc_address} "
+            f"(OTLP/gRPC) or {receiver.http_address} (OTLP/HTTP),",
+            f"e.g. OTEL_EXPORTER_OTLP_ENDPOINT={receiver.http_address} "
+            "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf,",
+            "or run `tracedesk demo` in another terminal to see a sample shop.")
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,14 @@ class LiveListScreen(FilterScreen, Generic[T]):
     def can_follow(self) -> bool:
         """Whether the current order puts the newest first (so there is something to follow)."""
         return True
+
+    def empty_hint(self) -> tuple[str, ...]:
+        """What the list says when it has no rows (a blank line comes first)."""
+        return ()
+
+    def nothing_received(self, what: str) -> tuple[str, ...]:
+        """The hint of a list that is empty because nothing was received yet."""
+        return nothing_received(self.app.receiver, what)
 
     def update_banner(self) -> None:
         """Show the list's state (following, filter, "+N new"): see ``show_banner``."""
@@ -138,7 +161,7 @@ class LiveListScreen(FilterScreen, Generic[T]):
         live_list = self.live_list
         selected = live_list.cached_row(live_list.cursor)  # keys may have moved it meanwhile
         self.hidden_new = snap.hidden_new
-        live_list.reset(snap.total - snap.hidden_new, snap.generation)
+        live_list.reset(snap.total - snap.hidden_new, snap.generation, self.empty_hint())
         for page, rows in snap.pages.items():
             live_list.set_page(page, snap.generation, rows)
         if self.following:

@@ -86,6 +86,11 @@ class LogsScreen(LiveListScreen[LogRecord]):
     def source(self) -> LogSource:
         return LogSource(self.where)
 
+    def empty_hint(self) -> tuple[str, ...]:
+        if self.where.describe():
+            return ("No log record matches.",)
+        return self.nothing_received("log records")
+
     def update_banner(self) -> None:
         parts = ["following newest" if self.following else "paused"]
         if self.where.describe():

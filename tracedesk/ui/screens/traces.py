@@ -150,6 +150,12 @@ class TracesScreen(LiveListScreen[TraceSummary]):
     def can_follow(self) -> bool:
         return self.order is TraceOrder.NEWEST
 
+    def empty_hint(self) -> tuple[str, ...]:
+        if self.query_text or self.range_ns is not None:
+            return ("No trace matches." + (" (t widens the time range)"
+                                           if self.range_ns is not None else ""),)
+        return self.nothing_received("traces")
+
     def update_banner(self) -> None:
         if self.order is TraceOrder.NEWEST:
             parts = ["following newest" if self.following else "paused"]

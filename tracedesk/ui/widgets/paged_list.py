@@ -53,6 +53,7 @@ class PagedList(CursorView, Generic[T]):
         self.generation = 0
         self._pages: OrderedDict[int, list[T]] = OrderedDict()
         self._requested: set[int] = set()
+        self.empty_lines: tuple[str, ...] = ()  # what an empty list says, under its header
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -64,8 +65,9 @@ class PagedList(CursorView, Generic[T]):
 
     # --- data -------------------------------------------------------------------------
 
-    def reset(self, total: int, generation: int) -> None:
-        """New data: forget cached pages, show ``total`` rows."""
+    def reset(self, total: int, generation: int, empty_lines: tuple[str, ...] = ()) -> None:
+        """New data: forget cached pages, show ``total`` rows (or ``empty_lines``)."""
+        self.empty_lines = empty_lines
         self.total = total
         self.generation = generation
         self._pages.clear()
@@ -110,6 +112,8 @@ class PagedList(CursorView, Generic[T]):
             return self.render_header(width).adjust_cell_length(width)
         index = self.scroll_offset.y + y - 1
         if index >= self.total:
+            if self.total == 0 and 0 < y - 1 < len(self.empty_lines) + 1:
+                return Strip([Segment(fit("  " + self.empty_lines[y - 2], width), DIM)])
             return Strip.blank(width)
         item = self.row(index)
         strip = (Strip([Segment(fit("  …", width), DIM)]) if item is None
