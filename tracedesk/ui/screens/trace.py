@@ -67,6 +67,9 @@ class TraceScreen(Screen):
         self._details_timer: Timer | None = None
         self._logs: list[LogRecord] = []  # the trace's log records, oldest first
         self._logs_of_trace = False  # list the whole trace's logs, not the span's
+        # Read while the screen is built: a worker started once it is shown waits for the
+        # first frame (~40 ms) before its thread runs.
+        self._first_load = self._load(None)
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"trace {self.trace_id} · loading…"), id="trace-header")
@@ -84,7 +87,9 @@ class TraceScreen(Screen):
         self.query_one(Waterfall).focus()  # the trace loads when shown (on_screen_resume)
 
     def on_screen_resume(self) -> None:
-        self.reload()  # shown, or back from a screen on top (RED, a linked trace)
+        if self._version is None and self._first_load.is_running:
+            return  # shown: the first read is under way
+        self.reload()  # back from a screen on top (RED, a linked trace)
 
     def on_resize(self, event: Resize) -> None:
         self.query_one("#trace-body").set_class(event.size.width >= WIDE_LAYOUT_COLUMNS, "wide")
