@@ -116,6 +116,20 @@ async def test_paging_through_many_traces(store):
         assert "op 0500" in lines(app)[0]
 
 
+async def test_the_last_screenful_is_read_ahead_so_G_draws_rows_at_once(store):
+    for t in range(1, 411):  # the last screenful straddles the 2nd and 3rd pages of 200
+        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        with app.data._lock:  # no page could be read now
+            await pilot.press("G")
+            await pilot.pause(0.1)
+            shown = lines(app)
+        assert len(shown) > 10 and not any(row.strip() == "…" for row in shown)
+        assert " op 0001 " in shown[-1] and f" op {len(shown):04d} " in shown[0]
+
+
 async def test_a_late_older_trace_does_not_move_the_selection_while_paused(store):
     for t in range(1, 41):
         store.add_trace(t, f"op {t}", start_ms=t * 10, spans=1)

@@ -134,20 +134,21 @@ class LiveListScreen(FilterScreen, Generic[T]):
         anchor = None if following else self._anchor
         keep = self.live_list.selected if keep_selection and not self.following else None
         self._load(self._generation, self.source(), anchor, keep, self.live_list.cursor,
-                   self._pages_to_keep())
+                   self._pages_to_keep(), self.live_list.size.height)
 
     @work(thread=True, exclusive=True, group="live-list", exit_on_error=False)
     def _load(self, generation: int, source: ListSource[T], anchor: T | None,
-              keep: T | None, kept_at: int, wanted: set[int]) -> None:
+              keep: T | None, kept_at: int, wanted: set[int], height: int) -> None:
         def query(reader: Reader) -> _Snapshot[T]:
             total = source.count(reader)
             hidden = source.position(reader, anchor) if anchor is not None else 0
             shown = total - hidden
             # Read with the count the pages the user sees (and the two ends), so a reload
             # never shows placeholders where rows were, and G finds its rows ready.
+            # The last screenful can straddle two pages.
+            ends = {0, max(0, shown - 1) // PAGE_SIZE, max(0, shown - height) // PAGE_SIZE}
             pages = {page: source.page(reader, hidden + page * PAGE_SIZE, PAGE_SIZE, total)
-                     for page in wanted | {0, max(0, shown - 1) // PAGE_SIZE}
-                     if page * PAGE_SIZE < max(shown, 1)}
+                     for page in wanted | ends if page * PAGE_SIZE < max(shown, 1)}
             now = source.refreshed(reader, keep) if keep is not None else None
             moved = source.position(reader, now) - hidden - kept_at if now is not None else 0
             return _Snapshot(generation, total, hidden, pages, moved)

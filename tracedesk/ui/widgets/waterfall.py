@@ -231,8 +231,12 @@ class Waterfall(CursorView):
             return Strip.blank(width)
         row = self.rows[index]
         duration = format_duration(row.span.duration_ns).rjust(DURATION_WIDTH - 1) + " "
-        strip = Strip([*self._name_cell(row, name_width), Segment(duration),
-                       *self._bar_cells(row, view_start, view_end, bar_width)])
+        cells = self._name_cell(row, name_width)
+        if cells[-1].style is None:  # the gap before the duration: one segment with it
+            cells[-1] = Segment(cells[-1].text + duration)
+        else:
+            cells.append(Segment(duration))
+        strip = Strip([*cells, *self._bar_cells(row, view_start, view_end, bar_width)])
         strip = strip.adjust_cell_length(width)
         if index == self.cursor:
             strip = strip.apply_style(CURSOR)
@@ -245,41 +249,50 @@ class Waterfall(CursorView):
             self.refresh()
 
     def _name_cell(self, row: WaterfallRow, width: int) -> list[Segment]:
+        """The name column, its marks and the gap before the duration. Every segment
+        costs again in each later step of a frame, so neighbours of one style are joined
+        and nothing empty is sent."""
         level = self.log_levels.get(row.span_id)
-        mark = (Segment(LOG_MARK, LOG_ERROR if level >= ERROR_SEVERITY else DIM)
-                if level is not None else Segment(" "))
-        if not self.query_matches:
-            return [*self._name_segments(row, width - 1), mark, Segment(" ")]
-        query = (Segment(QUERY_MARK, QUERY_MATCH) if row.span_id in self.query_matches
-                 else Segment(" "))
-        return [*self._name_segments(row, width - 2), query, mark, Segment(" ")]
+        marks = 2 if self.query_matches else 1
+        segments = self._name_segments(row, width - marks)
+        if self.query_matches:
+            segments.append(Segment(QUERY_MARK, QUERY_MATCH) if row.span_id in
+                            self.query_matches else Segment(" "))
+        if level is None:
+            segments.append(Segment("  "))
+        else:
+            segments.append(Segment(LOG_MARK, LOG_ERROR if level >= ERROR_SEVERITY else DIM))
+            segments.append(Segment(" "))
+        return segments
 
     def _name_segments(self, row: WaterfallRow, width: int) -> list[Segment]:
+        """Exactly ``width`` cells: guides, fold marker, service and name."""
         span = row.span
         prefix = tree_prefix(row)
         if len(prefix) > width // 2:  # very deep trees: keep the innermost levels
             prefix = "…" + prefix[len(prefix) - width // 2 + 1:]
         marker = COLLAPSED if row.collapsed else EXPANDED if row.has_children else LEAF
-        service = clean(span.service_name)
-        hidden = f" +{row.child_count}" if row.collapsed else ""
         orphan = "⤒ " if row.orphan else ""  # its parent has not arrived
+        lead = prefix + marker + orphan  # one cell a character
+        hidden = f" +{row.child_count}" if row.collapsed else ""
+        room = width - len(lead) - len(hidden)
+        if room < 0:  # too narrow for the guides: cut them
+            return list(Strip([Segment(lead + hidden, DIM)]).adjust_cell_length(width))
         error = span.status_code == StatusCode.ERROR
         name_style = ERROR if error else None
         if span.span_id in self.matches:
             name_style = (name_style or Style()) + MATCH
-        used = len(prefix) + len(marker) + len(orphan)
-        room = max(0, width - used - len(hidden))
+        service = clean(span.service_name)
         name = clean(span.name)
         service_room = min(len(service) + 1, max(0, room - min(len(name), room // 2)))
         segments = [
-            Segment(prefix, DIM),
-            Segment(marker, DIM),
-            Segment(orphan, DIM),
+            Segment(lead, DIM),
             Segment(fit(service, service_room), Style(color=service_colour(span.service_name))),
             Segment(fit(name, room - service_room), name_style),
-            Segment(hidden, DIM),
         ]
-        return list(Strip(segments).adjust_cell_length(width))
+        if hidden:
+            segments.append(Segment(hidden, DIM))
+        return segments
 
     def _bar_cells(self, row: WaterfallRow, view_start: int, view_end: int,
                    width: int) -> list[Segment]:
