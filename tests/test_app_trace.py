@@ -158,6 +158,10 @@ async def test_jumps_errors_parent_critical_path_find_and_zoom(store):
         header = app.screen.query_one(Waterfall).render_line(0).text
         assert "zoomed" in header
         assert waterfall.zoomed == span_id(3).hex()
+        # The ruler says where in the trace the view is: charge card runs from 10 to 70 ms
+        # in, so its round ticks are 20, 40 and 60 ms (not 0 ms at the zoomed start).
+        words = header.split()
+        assert words[words.index("duration") + 1:] == ["20ms", "40ms", "60ms"]
         # The zoomed span fills the bar column; its parent overflows both edges.
         await pilot.press("escape")  # clears the find first
         assert waterfall.zoomed is not None and not waterfall.matches

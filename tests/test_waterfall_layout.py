@@ -449,3 +449,19 @@ def test_unfolding_one_span_gives_the_rows_a_full_flatten_would():
             assert below == full[index + 1:index + 1 + len(below)]
             after = full[index + 1 + len(below):]
             assert not after or after[0].depth <= row.depth
+
+
+def test_a_zoomed_ruler_counts_from_the_trace_start() -> None:
+    # Zoomed to 120-180 ms of a trace: the labels say where in the trace the view is.
+    assert ruler(120 * MS, 180 * MS, 60, origin_ns=0).split() == [
+        "120ms", "140ms", "160ms", "180ms"]
+    assert ruler(125 * MS, 185 * MS, 60, origin_ns=5 * MS) == ruler(120 * MS, 180 * MS, 60,
+                                                                  origin_ns=0)
+    assert ruler(10 * MS, 110 * MS, 40, origin_ns=10 * MS) == ruler(0, 100 * MS, 40)
+    # A view that begins between ticks: the first label sits at its tick, not at cell 0.
+    line = ruler(103 * MS, 203 * MS, 40, origin_ns=0)
+    assert line.startswith("       ") and line.split()[0] == "120ms"
+    # Far into a trace with a fine step, the labels use the larger unit.
+    assert ruler(1_200 * MS, 1_200 * MS + 300_000, 40, origin_ns=0).split()[:2] == [
+        "1.2s", "1.2001s"]
+    assert ruler(-10 * MS, 90 * MS, 40, origin_ns=0).split()[0] == "0ms"  # before the start

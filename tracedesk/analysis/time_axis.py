@@ -124,6 +124,8 @@ def _ruler_unit(step: int) -> tuple[int, str]:
 
 
 def _tick_label(t: int, unit: int, suffix: str) -> str:
+    if t < 0:  # before the origin (a child that starts before its parent's trace start)
+        return "-" + _tick_label(-t, unit, suffix)
     whole, rest = divmod(t, unit)
     if not rest:
         return f"{whole}{suffix}"
@@ -131,26 +133,37 @@ def _tick_label(t: int, unit: int, suffix: str) -> str:
     return f"{whole}.{str(rest).zfill(digits).rstrip('0')}{suffix}"
 
 
-def _tick_labels(step: int, span_ns: int) -> list[tuple[int, str]]:
-    unit, suffix = _ruler_unit(step)
-    return [(t, _tick_label(t, unit, suffix)) for t in range(0, span_ns + 1, step)]
+def _tick_labels(step: int, span_ns: int, offset: int = 0) -> list[tuple[int, str]]:
+    """(position in the view, label) of each multiple of ``step`` from the origin in view;
+    the view starts ``offset`` after the origin."""
+    # Far from the origin, the unit of the largest tick: "1.2001s", not "1200100µs".
+    unit, suffix = _ruler_unit(step if not offset else max(step, abs(offset) + span_ns))
+    first = -(-offset // step) * step
+    return [(tick - offset, _tick_label(tick, unit, suffix))
+            for tick in range(first, offset + span_ns + 1, step)]
 
 
-def ruler(view_start_ns: int, view_end_ns: int, width: int) -> str:
-    """A time axis exactly ``width`` cells wide: labels relative to the view start (``0ms``,
-    ``25ms``, ``50ms``, ...) at round steps, each starting at its tick's cell, up to six of
-    them and as many as fit with a space between. A label that would run past the right edge
-    is right-aligned to it, or dropped if that would touch the previous one."""
+def ruler(view_start_ns: int, view_end_ns: int, width: int,
+          origin_ns: int | None = None) -> str:
+    """A time axis exactly ``width`` cells wide: labels at round steps (``0ms``, ``25ms``,
+    ``50ms``, ...) counted from ``origin_ns`` (the view start by default; a zoomed view keeps
+    the trace's start, so its labels say where in the trace it is), each starting at its
+    tick's cell, up to six of them and as many as fit with a space between. A label that
+    would run past the right edge is right-aligned to it, or dropped if that would touch the
+    previous one."""
     if width <= 0:
         return ""
     span_ns = max(view_end_ns - view_start_ns, 1)
-    labels = [(0, _tick_label(0, *_ruler_unit(span_ns)))]  # when no step fits the width
+    offset = view_start_ns - (view_start_ns if origin_ns is None else origin_ns)
+    labels = [(0, _tick_label(offset, *_ruler_unit(span_ns)))]  # when no step fits the width
     for step in _nice_steps():
         if step > span_ns:
             break
         if span_ns // step + 1 > _MAX_TICKS:
             continue
-        candidate = _tick_labels(step, span_ns)
+        candidate = _tick_labels(step, span_ns, offset)
+        if not candidate:
+            continue
         widest = max(len(text) for _, text in candidate)
         if step * width >= (widest + 1) * span_ns:  # cells between ticks fit the widest label
             labels = candidate

@@ -224,7 +224,7 @@ class Waterfall(CursorView):
             return Strip([
                 Segment(fit(label, name_width) + " ", HEADER),
                 Segment(f"{'duration':>{DURATION_WIDTH - 1}} ", HEADER),
-                Segment(ruler(view_start, view_end, bar_width), HEADER),
+                Segment(ruler(view_start, view_end, bar_width, self.span_tree.start_ns), HEADER),
             ]).adjust_cell_length(width)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.rows):
