@@ -303,3 +303,23 @@ def test_value_helpers() -> None:
     assert value_text(1.5).plain == "1.5"
     long = value_text("x" * 200_000).plain
     assert long.endswith("(100,000 more characters)") and long.startswith("x" * 1000)
+
+
+async def test_a_long_log_body_wraps_under_itself() -> None:
+    from tracedesk.model import LogRecord
+
+    body = "payment provider timed out " * 6
+    record = LogRecord(1, T0 + 20 * MS, T0 + 20 * MS, 17, "ERROR", body.strip(), {}, TRACE,
+                       SPAN, "frontend", 0, "", "")
+    app = PanelApp(make_span(), make_context(logs=((record, "GET /cart"),)))
+    async with app.run_test(size=(70, 60)) as pilot:
+        await pilot.pause()
+        lines = section(app, "logs").splitlines()
+        assert lines[0].startswith("Logs of this span (1)")
+        first = lines[1]
+        assert first.lstrip().startswith("+8ms  ERROR  payment provider")
+        column = first.index("payment")
+        wrapped = lines[2:]
+        assert wrapped, lines  # the body is longer than the panel is wide
+        for line in wrapped:
+            assert line[:column].strip() == "" and line[column] != " ", (lines, line)

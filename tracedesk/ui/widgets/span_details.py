@@ -212,17 +212,16 @@ def logs_block(context: SpanContext, span_start: int) -> Block:
     if not context.logs:
         return block.add(none_text(), 2)
     start = context.trace_start_ns if context.logs_of_trace else span_start
+    rows = KeyValues()  # a long body wraps under itself, not under the time
     for record, span_name in context.logs:
         level = severity_name(record.severity_number, record.severity_text)
-        line = Text(overflow="fold")
-        line.append(f"{offset_text(record.time_unix_nano - start):>9}  ", KEY)
-        line.append(f"{level:<5}", LEVEL_STYLES.get(level))
-        line.append("  ")
-        line.append_text(value_text(record.body))
+        key = Text(f"{offset_text(record.time_unix_nano - start):>9}  ", KEY)
+        key.append(f"{level:<5}", LEVEL_STYLES.get(level))
+        body = value_text(record.body)
         if context.logs_of_trace and span_name:
-            line.append(f"  ← {clean(span_name)}", DIM)
-        block.add(line, 2)
-    return block
+            body.append(f"  ← {clean(span_name)}", DIM)
+        rows.add_row(key, body)
+    return block.add(rows, 2)
 
 
 LEVEL_STYLES = {"WARN": Style(color="#ffd75f", bold=True), "ERROR": ERROR, "FATAL": ERROR,
