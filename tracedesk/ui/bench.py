@@ -445,6 +445,6 @@ def _report(results: dict[str, Result], render: dict[str, list[float]], load: di
     print(f"\nwidget render_line for every visible line (median): {costs}")
     print(f"load: the sender achieved {load['sent_spans_per_second']:,.0f} spans/s; "
           f"{load['keys_undone']:.0f} of {len(results['load'].samples_ms)} keys were undone "
-          "by a reload (the cursor no longer where the key put it)")
+          "by a reload (the row the key selected no longer selected)")
     missed = [r.target for r in results.values() if not r.passed]
     print("all targets met" if not missed else f"MISSED {len(missed)}: " + "; ".join(missed))
