@@ -90,6 +90,24 @@ def build_parser() -> argparse.ArgumentParser:
                            help="build the database in DIR once and reuse it on later runs")
     bench_app.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    bench_views = sub.add_parser(
+        "bench-views", help="measure the Services, RED and Logs screens against their targets",
+        description="Drive the real app headless over a generated database of demo spans and "
+                    "log records (the last hour's) and report, as medians and p95, how soon "
+                    "the Services screen and an operation's RED panel are ready, how soon "
+                    "the Logs screen opens, and key → frame latency when paging its list.")
+    bench_views.add_argument("--spans", type=int, default=1_000_000,
+                             help="spans to store [default 1,000,000]")
+    bench_views.add_argument("--logs", type=int, default=1_000_000,
+                             help="log records to store [default 1,000,000]")
+    bench_views.add_argument("--runs", type=int, default=3,
+                             help="app runs; each opens every screen 3 times")
+    bench_views.add_argument("--presses", type=int, default=10,
+                             help="presses of each paging key group per run")
+    bench_views.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                             help="build the database in DIR once and reuse it on later runs")
+    bench_views.add_argument("--json", action="store_true", help="print the result as JSON")
+
     bench_search = sub.add_parser(
         "bench-search", help="measure how fast queries return their first page",
         description="Build (or reuse, with --keep) a database of demo traces and time TraceQL "
@@ -175,6 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  runs=args.runs, keep=args.keep,
                                  load_seconds=args.load_seconds, presses=args.presses,
                                  as_json=args.json)
+        if args.command == "bench-views":
+            from tracedesk.ui.bench_views import run_bench_views
+
+            return run_bench_views(spans=args.spans, logs=args.logs, runs=args.runs,
+                                   keep=args.keep, presses=args.presses, as_json=args.json)
         if args.command == "bench-search":
             from tracedesk.bench_search import run_bench_search
 

@@ -33,6 +33,7 @@ from tracedesk.ui.bench_data import Built, build_database, describe
 from tracedesk.ui.bench_process import measure_startup, receiver, sender
 from tracedesk.ui.screens.trace import TraceScreen
 from tracedesk.ui.screens.traces import TracesScreen
+from tracedesk.ui.widgets.paged_list import PagedList
 from tracedesk.ui.widgets.trace_list import TraceList
 from tracedesk.ui.widgets.waterfall import Waterfall
 
@@ -124,7 +125,7 @@ class FrameClock:
 
 # --- conditions on what a frame shows ------------------------------------------------------
 
-def _rows_filled(trace_list: TraceList) -> bool:
+def rows_filled(trace_list: PagedList[Any]) -> bool:
     """Every row on screen drawn from data, none as a placeholder awaiting its page."""
     top = trace_list.scroll_offset.y
     bottom = min(trace_list.total, top + trace_list.size.height - 1)
@@ -132,15 +133,15 @@ def _rows_filled(trace_list: TraceList) -> bool:
         trace_list.cached_row(i) is not None for i in range(top, bottom))
 
 
-def _list_ready(app: TracedeskApp) -> bool:
+def list_ready(app: TracedeskApp) -> bool:
     screen = app.screen
     if not isinstance(screen, TracesScreen):
         return False
     trace_list = screen.query_one(TraceList)
-    return trace_list.total > 0 and _rows_filled(trace_list)
+    return trace_list.total > 0 and rows_filled(trace_list)
 
 
-def _waterfall_ready(app: TracedeskApp) -> bool:
+def waterfall_ready(app: TracedeskApp) -> bool:
     screen = app.screen
     if not isinstance(screen, TraceScreen):
         return False
@@ -148,8 +149,8 @@ def _waterfall_ready(app: TracedeskApp) -> bool:
     return bool(waterfall.rows) and waterfall.size.height > 1
 
 
-def _state(widget: TraceList | Waterfall) -> tuple[int, int]:
-    rows = widget.total if isinstance(widget, TraceList) else len(widget.rows)
+def _state(widget: PagedList[Any] | Waterfall) -> tuple[int, int]:
+    rows = widget.total if isinstance(widget, PagedList) else len(widget.rows)
     return widget.cursor, rows
 
 
@@ -157,7 +158,7 @@ class LineProbe:
     """Which screen lines a widget drew, in which state: a key counts as answered only by
     a frame that drew the line now under the cursor (not just any frame)."""
 
-    def __init__(self, widget: TraceList | Waterfall) -> None:
+    def __init__(self, widget: PagedList[Any] | Waterfall) -> None:
         self.widget = widget
         self.drawn: dict[int, tuple[int, int]] = {}  # screen line -> state when drawn
         original = widget.render_line
@@ -177,7 +178,7 @@ class LineProbe:
 
 # --- the session ---------------------------------------------------------------------------
 
-async def _quiet(pilot: Pilot) -> None:
+async def quiet(pilot: Pilot) -> None:
     """Let the previous key's follow-up work (pages, details) finish before the next key."""
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
@@ -187,28 +188,28 @@ async def _quiet(pilot: Pilot) -> None:
 async def _key(pilot: Pilot, clock: FrameClock, key: str, probe: LineProbe,
                filled: bool = False) -> tuple[float, float]:
     """Press ``key``; (ms until the frame showing its effect, that frame's compose ms)."""
-    await _quiet(pilot)
+    await quiet(pilot)
     widget = probe.widget
     before = _state(widget)
     probe.drawn.clear()
     done = clock.expect(lambda: _state(widget) != before and probe.cursor_drawn() and (
-        not filled or _rows_filled(widget)))  # type: ignore[arg-type]
+        not filled or rows_filled(widget)))  # type: ignore[arg-type]
     started = time.perf_counter()
     await pilot.press(key)
     end, compose = await asyncio.wait_for(done, 30)
     return (end - started) * 1000, compose * 1000
 
 
-async def _keys(pilot: Pilot, clock: FrameClock, presses: int, probe: LineProbe,
-                keys: tuple[str, str], results: dict[str, Result], name: str,
-                also_filled: str | None = None) -> None:
+async def timed_keys(pilot: Pilot, clock: FrameClock, presses: int, probe: LineProbe,
+                     keys: tuple[str, str], results: dict[str, Result], name: str,
+                     also_filled: str | None = None) -> None:
     widget = probe.widget
     for n in range(presses):
         key = keys[n % 2]
         ms, compose = await _key(pilot, clock, key, probe)
         results[name].samples_ms.append(ms)
         results[name].compose_ms.append(compose)
-        if also_filled and isinstance(widget, TraceList):
+        if also_filled and isinstance(widget, PagedList):
             # The same key again with no page cached (as after a reload), timed until every
             # row on screen is drawn from the database.
             await _key(pilot, clock, keys[(n + 1) % 2], probe)
@@ -218,7 +219,7 @@ async def _keys(pilot: Pilot, clock: FrameClock, presses: int, probe: LineProbe,
             results[also_filled].compose_ms.append(compose)
 
 
-def _render_ms(widget: TraceList | Waterfall) -> float:
+def _render_ms(widget: PagedList[Any] | Waterfall) -> float:
     """The widget's own cost of drawing every visible line (median of 20)."""
     samples = []
     for _ in range(20):
@@ -234,10 +235,10 @@ async def app_session(clock: FrameClock, built: Built, opens: int, presses: int,
     """One app run: the list appears, keys on it, the big trace opens, keys on it."""
     app = make_app(built.path, ReceiverLine("viewing only (benchmark)", False))
     clock.attach(app)
-    ready = clock.expect(lambda: _list_ready(app))
+    ready = clock.expect(lambda: list_ready(app))
     started = time.perf_counter()
     async with app.run_test(size=SIZE) as pilot:
-        keys = partial(_keys, pilot, clock, presses)
+        keys = partial(timed_keys, pilot, clock, presses)
         end, compose = await asyncio.wait_for(ready, 60)
         results["ready"].samples_ms.append((end - started) * 1000)
         results["ready"].compose_ms.append(compose * 1000)
@@ -250,10 +251,10 @@ async def app_session(clock: FrameClock, built: Built, opens: int, presses: int,
         await keys(probe, ("G", "g"), results, "list G/g", also_filled="list G/g rows")
         for n in range(opens):
             await pilot.press("g")
-            await _quiet(pilot)
+            await quiet(pilot)
             if trace_list.selected is None or trace_list.selected.trace_id != built.big_trace_id:
                 raise RuntimeError("the batch job's trace is not the first row")
-            opened = clock.expect(lambda: _waterfall_ready(app))
+            opened = clock.expect(lambda: waterfall_ready(app))
             started = time.perf_counter()
             await pilot.press("enter")
             end, compose = await asyncio.wait_for(opened, 60)
@@ -270,9 +271,9 @@ async def app_session(clock: FrameClock, built: Built, opens: int, presses: int,
                 await keys(probe, ("space", "space"), results, "wf fold")
                 await pilot.press("j")  # the first stage: a subtree of a few hundred spans
                 await keys(probe, ("space", "space"), results, "wf fold stage")
-            await _quiet(pilot)
+            await quiet(pilot)
             await pilot.press("escape")
-            await _quiet(pilot)
+            await quiet(pilot)
 
 
 async def keys_under_load(clock: FrameClock, db: Path, go: Any, seconds: float,
@@ -283,7 +284,7 @@ async def keys_under_load(clock: FrameClock, db: Path, go: Any, seconds: float,
     (A reload may move the cursor with its row, when late traces sort in above it.)"""
     app = make_app(db, ReceiverLine("benchmark receiver", True))
     clock.attach(app)
-    ready = clock.expect(lambda: _list_ready(app))
+    ready = clock.expect(lambda: list_ready(app))
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(ready, 60)
         trace_list = app.screen.query_one(TraceList)
@@ -353,23 +354,33 @@ TARGETS = (
 
 def _prepare(keep: Path | None, tmp: Path, traces: int, spans: int, say: Callable[[str], None]
              ) -> Built:
-    folder = keep if keep is not None else tmp
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"bench-app-{traces}-traces-{spans}-spans.db"
-    if path.exists():
-        say(f"using the database kept in {path}")
-        return describe(path)
-    say(f"building {traces:,} demo traces and a {spans:,}-span batch job trace "
-        "(decode + writer, as the receiver stores them) ...")
+    path = (keep if keep is not None else tmp) / f"bench-app-{traces}-traces-{spans}-spans.db"
     started = time.perf_counter()
-    unfinished = path.with_suffix(".partial")  # renamed only once complete
-    unfinished.unlink(missing_ok=True)
-    build_database(unfinished, traces, spans, progress=say)
-    unfinished.rename(path)
+    if not build_once(path, partial(build_database, traces=traces, big_spans=spans,
+                                    progress=say), say,
+                      f"building {traces:,} demo traces and a {spans:,}-span batch job trace "
+                      "(decode + writer, as the receiver stores them) ..."):
+        return describe(path)
     built = describe(path)
     say(f"built {built.traces:,} traces, {built.spans:,} spans in "
         f"{time.perf_counter() - started:.0f} s")
     return built
+
+
+def build_once(path: Path, build: Callable[[Path], object], say: Callable[[str], None],
+               building: str) -> bool:
+    """Build the database at ``path`` (saying ``building``) unless one is kept there from
+    before; whether it was built."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        say(f"using the database kept in {path}")
+        return False
+    say(building)
+    unfinished = path.with_suffix(".partial")  # renamed only once complete
+    unfinished.unlink(missing_ok=True)
+    build(unfinished)
+    unfinished.rename(path)
+    return True
 
 
 def _load_copy(built: Built, keep: Path | None, tmp: Path) -> Path:
@@ -416,6 +427,25 @@ def run_bench_app(traces: int, trace_spans: int, runs: int, keep: Path | None,
     return 0
 
 
+def target_json(r: Result) -> dict[str, Any]:
+    """One target as the JSON report gives it."""
+    return {**{k: v for k, v in asdict(r).items() if k != "compose_ms"},
+            "median_ms": round(r.median_ms, 2), "p95_ms": round(r.p95_ms, 2),
+            "compose_median_ms": round(statistics.median(r.compose_ms), 2)
+            if r.compose_ms else None, "passed": r.passed}
+
+
+def print_table(results: dict[str, Result]) -> None:
+    """The report's table: a line per target, with its verdict."""
+    print(f"{'target':<58} {'median':>8} {'p95':>8} {'compose':>8} {'limit':>6}  n   result")
+    for r in results.values():
+        compose = f"{statistics.median(r.compose_ms):8.2f}" if r.compose_ms and not all(
+            math.isnan(c) for c in r.compose_ms) else f"{'-':>8}"
+        verdict = "pass" if r.passed else "MISSED  <<<"
+        print(f"{r.target:<58} {r.median_ms:8.1f} {r.p95_ms:8.1f} {compose} "
+              f"{r.limit_ms:6.0f} {len(r.samples_ms):>3}   {verdict}")
+
+
 def _report(results: dict[str, Result], render: dict[str, list[float]], load: dict[str, float],
             built: Built, runs: int, as_json: bool) -> None:
     if as_json:
@@ -426,21 +456,11 @@ def _report(results: dict[str, Result], render: dict[str, list[float]], load: di
             "render_all_visible_lines_ms": {k: statistics.median(v) for k, v in render.items()
                                             if v},
             "load": load,
-            "targets": [{**{k: v for k, v in asdict(r).items() if k != "compose_ms"},
-                         "median_ms": round(r.median_ms, 2), "p95_ms": round(r.p95_ms, 2),
-                         "compose_median_ms": round(statistics.median(r.compose_ms), 2)
-                         if r.compose_ms else None, "passed": r.passed}
-                        for r in results.values()],
+            "targets": [target_json(r) for r in results.values()],
         }, indent=1))
         return
     print(f"\n{METHOD}\n")
-    print(f"{'target':<58} {'median':>8} {'p95':>8} {'compose':>8} {'limit':>6}  n   result")
-    for r in results.values():
-        compose = f"{statistics.median(r.compose_ms):8.2f}" if r.compose_ms and not all(
-            math.isnan(c) for c in r.compose_ms) else f"{'-':>8}"
-        verdict = "pass" if r.passed else "MISSED  <<<"
-        print(f"{r.target:<58} {r.median_ms:8.1f} {r.p95_ms:8.1f} {compose} "
-              f"{r.limit_ms:6.0f} {len(r.samples_ms):>3}   {verdict}")
+    print_table(results)
     costs = ", ".join(f"{k} {statistics.median(v):.2f} ms" for k, v in render.items() if v)
     print(f"\nwidget render_line for every visible line (median): {costs}")
     print(f"load: the sender achieved {load['sent_spans_per_second']:,.0f} spans/s; "
