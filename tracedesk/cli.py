@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -14,7 +15,8 @@ from tracedesk.config import Settings, SettingsError
 # Which settings each kind of command exposes as flags.
 DB_FLAGS = ("db_path",)
 LISTEN_FLAGS = ("host", "grpc_port", "http_port")
-RECEIVER_FLAGS = ("max_age", "max_spans", "max_db_size", "max_body_size", "max_pending")
+RECEIVER_FLAGS = ("max_age", "max_spans", "max_db_size", "max_body_size", "max_pending",
+                  "token")
 _FLAG_NAMES = {"db_path": "--db"}
 
 
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=0.0,
                       help="seconds to run; 0 runs until Ctrl-C [default 0]")
     demo.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    demo.add_argument("--token", default=None,
+                      help="bearer token the receiver requires [env TRACEDESK_TOKEN]")
 
     bench = sub.add_parser(
         "bench", help="measure ingest throughput, latency and memory",
@@ -180,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from tracedesk.demo.run import run_demo
 
             return run_demo(args.endpoint, rate=args.rate, duration=args.duration,
-                            seed=args.seed)
+                            seed=args.seed,
+                            token=args.token or os.environ.get("TRACEDESK_TOKEN"))
         if args.command == "bench":
             from tracedesk.bench import run_bench
 

@@ -120,6 +120,11 @@ class Settings:
         metadata={"env": "TRACEDESK_MAX_BODY_SIZE", "parse": parse_size,
                   "help": "largest accepted request, measured after decompression"},
     )
+    token: str | None = field(
+        default=None,
+        metadata={"env": "TRACEDESK_TOKEN", "parse": str,
+                  "help": "require 'Authorization: Bearer TOKEN' on every OTLP request"},
+    )
     max_pending: int = field(
         default=100_000,
         metadata={"env": "TRACEDESK_MAX_PENDING", "parse": parse_count,

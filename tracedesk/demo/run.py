@@ -83,8 +83,9 @@ class Totals:
 class Exporter:
     """The three OTLP Export calls on one gRPC channel."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, token: str | None = None) -> None:
         self.channel = grpc.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._calls = {
             signal: (self.channel.unary_unary(
                 method, request_serializer=request.SerializeToString,
@@ -97,12 +98,13 @@ class Exporter:
         Unlike watching the channel's state, this also proves the peer speaks OTLP.
         """
         call, _ = self._calls["traces"]
-        call(ExportTraceServiceRequest(), timeout=timeout, wait_for_ready=True)
+        call(ExportTraceServiceRequest(), timeout=timeout, wait_for_ready=True,
+             metadata=self._metadata)
 
     def export(self, signal: str, request: Any, timeout: float = EXPORT_TIMEOUT) -> int:
         """Send one request; returns how many items the receiver rejected."""
         call, rejected = self._calls[signal]
-        response = call(request, timeout=timeout)
+        response = call(request, timeout=timeout, metadata=self._metadata)
         return getattr(response.partial_success, rejected)
 
     def close(self) -> None:
@@ -111,13 +113,13 @@ class Exporter:
 
 class Demo:
     def __init__(self, endpoint: str, rate: float, duration: float, seed: int | None,
-                 connect_timeout: float) -> None:
+                 connect_timeout: float, token: str | None = None) -> None:
         self.endpoint = endpoint
         self.rate = rate
         self.duration = duration
         self.connect_timeout = connect_timeout
         self.shop = Shop(seed)
-        self.exporter = Exporter(endpoint)
+        self.exporter = Exporter(endpoint, token)
         self.totals = Totals()
         self.disabled: set[str] = set()  # signals the receiver does not implement
         self.failing = False
@@ -265,7 +267,8 @@ class Demo:
 
 
 def run_demo(endpoint: str = "localhost:4317", *, rate: float = 5.0, duration: float = 0.0,
-             seed: int | None = None, connect_timeout: float = 10.0) -> int:
+             seed: int | None = None, connect_timeout: float = 10.0,
+             token: str | None = None) -> int:
     """Run the demo; returns the exit status (0 done or interrupted, 1 no receiver, 2 usage).
 
     ``connect_timeout`` is how long to wait for the receiver at the start.
@@ -278,4 +281,4 @@ def run_demo(endpoint: str = "localhost:4317", *, rate: float = 5.0, duration: f
         print("tracedesk demo: --duration must be 0 (until Ctrl-C) or a number of seconds",
               file=sys.stderr)
         return 2
-    return Demo(endpoint, rate, duration, seed, connect_timeout).run()
+    return Demo(endpoint, rate, duration, seed, connect_timeout, token).run()

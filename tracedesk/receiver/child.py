@@ -9,6 +9,7 @@ the viewer attaches to it instead and leaves it running on exit.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -73,6 +74,17 @@ def serve_command(settings: Settings) -> list[str]:
         "--max-body-size", str(settings.max_body_size),
         "--max-pending", str(settings.max_pending),
     ]
+
+
+def _child_env(env: dict[str, str] | None, token: str | None) -> dict[str, str]:
+    """The child's environment. The token goes here, not on its command line, which any
+    local user can read (ps)."""
+    child = dict(os.environ if env is None else env)
+    if token:
+        child["TRACEDESK_TOKEN"] = token
+    else:
+        child.pop("TRACEDESK_TOKEN", None)
+    return child
 
 
 class _OutputDrain(threading.Thread):
@@ -169,7 +181,7 @@ class ChildReceiver:
                 # exit, and the child stops then (see --stop-on-stdin-eof).
                 serve_command(settings), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True, errors="replace",
-                start_new_session=True, env=self._env)
+                start_new_session=True, env=_child_env(self._env, settings.token))
         except OSError as exc:
             return _unavailable(f"could not run the receiver: {exc}"), False
         assert proc.stdout is not None

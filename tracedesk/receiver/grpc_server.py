@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 
 from tracedesk.otlp import Signal
+from tracedesk.receiver.auth import UNAUTHENTICATED, BearerToken
 from tracedesk.receiver.export import Backpressure, ExportHandler, PayloadError, StoreFailed
 from tracedesk.receiver.ports import PortInUse, ensure_free, host_port
 
@@ -24,8 +25,9 @@ WORKERS = 32
 
 
 class _OtlpHandler(grpc.GenericRpcHandler):
-    def __init__(self, handler: ExportHandler) -> None:
+    def __init__(self, handler: ExportHandler, token: BearerToken) -> None:
         self._handler = handler
+        self._token = token
         self._methods = {
             name: grpc.unary_unary_rpc_method_handler(self._method(signal))
             for name, signal in METHODS.items()
@@ -35,9 +37,11 @@ class _OtlpHandler(grpc.GenericRpcHandler):
         return self._methods.get(handler_call_details.method)
 
     def _method(self, signal: Signal):
-        export = self._handler.export
+        export, token = self._handler.export, self._token
 
         def handle(body: bytes, context: grpc.ServicerContext) -> bytes:
+            if token.required and not token.accepts(_authorization(context)):
+                context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
             try:
                 return export(signal, body)
             except PayloadError as exc:
@@ -51,13 +55,18 @@ class _OtlpHandler(grpc.GenericRpcHandler):
         return handle
 
 
-def start_grpc(handler: ExportHandler, host: str, port: int, max_message_bytes: int
-               ) -> tuple[grpc.Server, int]:
+def _authorization(context: grpc.ServicerContext) -> str | None:
+    return next((value for key, value in context.invocation_metadata()
+                 if key == "authorization"), None)  # type: ignore[misc]
+
+
+def start_grpc(handler: ExportHandler, host: str, port: int, max_message_bytes: int,
+               token: BearerToken | None = None) -> tuple[grpc.Server, int]:
     """Start the gRPC server; return it and the port it listens on."""
     ensure_free(host, port, "--grpc-port", "OTLP/gRPC")
     server = grpc.server(
         ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="otlp-grpc"),
-        handlers=[_OtlpHandler(handler)],
+        handlers=[_OtlpHandler(handler, token or BearerToken(None))],
         options=[
             # Without this, a second receiver could silently share the port with the first.
             ("grpc.so_reuseport", 0),

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 
 from tracedesk.otlp import Signal
+from tracedesk.receiver.auth import UNAUTHENTICATED, BearerToken
 from tracedesk.receiver.export import Backpressure, ExportHandler, PayloadError, StoreFailed
 from tracedesk.receiver.ingest import RETRY_AFTER_SECONDS
 from tracedesk.receiver.ports import PortInUse
@@ -27,6 +28,7 @@ JSON = "application/json"
 GRPC_INVALID_ARGUMENT = 3
 GRPC_UNAVAILABLE = 14
 GRPC_RESOURCE_EXHAUSTED = 8
+GRPC_UNAUTHENTICATED = 16
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
@@ -85,6 +87,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 60  # seconds a client may idle mid-request
     export: ExportHandler
     max_body: int
+    token: BearerToken
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the receiver stays quiet per request; the status line shows rates
@@ -158,6 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(415, f"unsupported Content-Type {content_type!r}: use {PROTOBUF} or "
                         f"{JSON}".encode(), "text/plain")
             return
+        if not self.token.accepts(self.headers.get("Authorization")):
+            self.close_connection = True  # the body is left unread
+            self._error(401, GRPC_UNAUTHENTICATED, UNAUTHENTICATED, json,
+                        {"WWW-Authenticate": "Bearer"})
+            return
         encoding = self.headers.get("Content-Encoding", "").strip().lower()
         try:
             body = decompress(self._read_body(), encoding, self.max_body)
@@ -188,11 +196,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def start_http(handler: ExportHandler, host: str, port: int, max_body: int
-               ) -> tuple[ThreadingHTTPServer, int]:
+def start_http(handler: ExportHandler, host: str, port: int, max_body: int,
+               token: BearerToken | None = None) -> tuple[ThreadingHTTPServer, int]:
     """Start the HTTP server in a background thread; return it and its port."""
-    request_handler = type("OtlpHttpHandler", (_Handler,), {"export": handler,
-                                                             "max_body": max_body})
+    request_handler = type("OtlpHttpHandler", (_Handler,), {
+        "export": handler, "max_body": max_body, "token": token or BearerToken(None)})
     server_class = _Server
     if ":" in host:
         server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from tracedesk import __version__
 from tracedesk.config import Settings
+from tracedesk.receiver.auth import BearerToken
 from tracedesk.receiver.export import ExportHandler, StoreFailed
 from tracedesk.receiver.grpc_server import start_grpc
 from tracedesk.receiver.http_server import start_http
@@ -47,10 +48,11 @@ class Receiver:
         self.ingest = Ingest(s.db_path, limits, s.max_pending)
         self.handler = ExportHandler(self.ingest)
         try:
+            token = BearerToken(s.token)
             self._grpc, self.grpc_port = start_grpc(self.handler, s.host, s.grpc_port,
-                                                    s.max_body_size)
+                                                    s.max_body_size, token)
             self._http, self.http_port = start_http(self.handler, s.host, s.http_port,
-                                                    s.max_body_size)
+                                                    s.max_body_size, token)
         except PortInUse:
             self.stop()
             raise
@@ -116,6 +118,8 @@ def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: Text
               f"  OTLP/gRPC  {host_port(host, receiver.grpc_port)}\n"
               f"  OTLP/HTTP  http://{host_port(host, receiver.http_port)}\n"
               f"  database   {settings.db_path}\n"
+              + ("  token      required (Authorization: Bearer ...)\n" if settings.token
+                 else "") +
               "Ready. Ctrl-C stops; everything accepted is committed first.")
     while not stop.wait(0.5):
         pass
