@@ -30,6 +30,8 @@ GRPC_UNAVAILABLE = 14
 GRPC_RESOURCE_EXHAUSTED = 8
 GRPC_UNAUTHENTICATED = 16
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+LINGER_BYTES = 256 * 1024**2  # at most this much of a refused body is read and dropped
+LINGER_SECONDS = 2.0
 
 
 class BodyTooLarge(Exception):
@@ -88,6 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
     export: ExportHandler
     max_body: int
     token: BearerToken
+    _unread = 0  # bytes of a refused body the client may still be sending
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the receiver stays quiet per request; the status line shows rates
@@ -125,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise self._framing_error(f"bad Content-Length {length_text!r}")
         length = int(digits)
         if length > self.max_body:
+            self._unread = length
             raise BodyTooLarge(f"body of {length} bytes is over the {self.max_body} byte limit")
         return self.rfile.read(length)
 
@@ -173,6 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
         except BodyTooLarge as exc:
             self.close_connection = True
             self._error(413, GRPC_RESOURCE_EXHAUSTED, str(exc), json)
+            self._linger()
         except (BadBody, PayloadError) as exc:
             self._error(400, GRPC_INVALID_ARGUMENT, str(exc), json)
         except (Backpressure, StoreFailed) as exc:
@@ -180,6 +185,26 @@ class _Handler(BaseHTTPRequestHandler):
                         {"Retry-After": str(RETRY_AFTER_SECONDS)})
         else:
             self._reply(200, result, JSON if json else PROTOBUF)
+
+    def _linger(self) -> None:
+        """Let a client still sending a refused body read the reply. Closing with its body
+        unread makes the kernel reset the connection, and the reset can destroy the reply
+        before the client reads it; so stop writing, then read and drop what comes, within
+        bounds."""
+        unread, self._unread = min(self._unread, LINGER_BYTES), 0
+        if not unread:
+            return
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            while unread > 0:
+                chunk = self.rfile.read1(min(unread, 1 << 16))
+                if not chunk:
+                    break
+                unread -= len(chunk)
+        except OSError:
+            pass  # the client went away or stalled: nothing more to do for it
 
     def _not_allowed(self) -> None:
         self.close_connection = True
