@@ -14,8 +14,8 @@ EXPECTED = {
     "services screen ready (4 → graph table drawn)": 500,
     "RED panel ready (m on a span → its figures drawn)": 500,
     "logs screen opens (2 → first page of rows drawn)": 300,
-    "log list: pagedown/pageup": 16,
-    "log list: pagedown/pageup, no page cached, until rows drawn": 16,
+    "log list: pagedown/pageup a screenful, rows read before": 16,
+    "log list: pagedown onto unread rows, until drawn": 16,
     "log list: G/g (frame, rows may be placeholders)": 16,
     "log list: G/g until its rows are read and drawn": 16,
 }

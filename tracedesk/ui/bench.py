@@ -185,7 +185,7 @@ async def quiet(pilot: Pilot) -> None:
     await asyncio.sleep(0.03)
 
 
-async def _key(pilot: Pilot, clock: FrameClock, key: str, probe: LineProbe,
+async def timed_key(pilot: Pilot, clock: FrameClock, key: str, probe: LineProbe,
                filled: bool = False) -> tuple[float, float]:
     """Press ``key``; (ms until the frame showing its effect, that frame's compose ms)."""
     await quiet(pilot)
@@ -206,15 +206,15 @@ async def timed_keys(pilot: Pilot, clock: FrameClock, presses: int, probe: LineP
     widget = probe.widget
     for n in range(presses):
         key = keys[n % 2]
-        ms, compose = await _key(pilot, clock, key, probe)
+        ms, compose = await timed_key(pilot, clock, key, probe)
         results[name].samples_ms.append(ms)
         results[name].compose_ms.append(compose)
         if also_filled and isinstance(widget, PagedList):
             # The same key again with no page cached (as after a reload), timed until every
             # row on screen is drawn from the database.
-            await _key(pilot, clock, keys[(n + 1) % 2], probe)
+            await timed_key(pilot, clock, keys[(n + 1) % 2], probe)
             widget.reset(widget.total, widget.generation)
-            ms, compose = await _key(pilot, clock, key, probe, filled=True)
+            ms, compose = await timed_key(pilot, clock, key, probe, filled=True)
             results[also_filled].samples_ms.append(ms)
             results[also_filled].compose_ms.append(compose)
 

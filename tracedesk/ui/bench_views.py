@@ -42,6 +42,7 @@ from tracedesk.ui.bench import (
     quiet,
     rows_filled,
     target_json,
+    timed_key,
     timed_keys,
     waterfall_ready,
 )
@@ -55,12 +56,13 @@ from tracedesk.ui.widgets.waterfall import Waterfall
 
 OPENS = 3  # fresh openings of each screen per run
 WAIT_SECONDS = 120
+WALK_LIMIT = 20  # pagedowns per page-read sample at most (a page is ~4 screenfuls)
 TARGETS = (
     ("services", "services screen ready (4 → graph table drawn)", 500),
     ("red", "RED panel ready (m on a span → its figures drawn)", 500),
     ("logs open", "logs screen opens (2 → first page of rows drawn)", 300),
-    ("logs page", "log list: pagedown/pageup", 16),
-    ("logs page rows", "log list: pagedown/pageup, no page cached, until rows drawn", 16),
+    ("logs page", "log list: pagedown/pageup a screenful, rows read before", 16),
+    ("logs page new", "log list: pagedown onto unread rows, until drawn", 16),
     ("logs G/g", "log list: G/g (frame, rows may be placeholders)", 16),
     ("logs G/g rows", "log list: G/g until its rows are read and drawn", 16),
 )
@@ -72,8 +74,12 @@ how: ready is from sending the key event to the end of the first frame that draw
   screen's data (services: the table's first row; RED: its last figure; logs: every row on
   screen), encoded as terminal output (headless: not written). Each opening is of a fresh
   screen, as the first time in a session. The RED panel is opened with m on the root span of
-  the trace that starts mid-way through the data. Paging keys as in bench-app; 'rows' ones
-  drop the cached pages first and wait until every row on screen is drawn from the database.
+  the trace that starts mid-way through the data. Paging walks down the log list with
+  pagedown, then back up with pageup, and counts only presses that scrolled the view (a
+  pagedown from the top line, or a pageup from the bottom one, only moves the cursor):
+  'unread rows' are the presses whose view reached a page not read yet (about one in four),
+  the others are 'rows read before'. Both, and 'G/g rows' (which drops the cached pages
+  first, as bench-app), wait until every row on screen is drawn from the database.
   parts: 'db read' is the time the screen's worker held the database (its query), 'worker'
   the worker's read + compute as the screen measures it, 'show' the main thread filling the
   widgets; the rest of 'ready' is dispatch, thread hand-offs, layout and the frame."""
@@ -250,10 +256,38 @@ async def _logs(s: Session, presses: int, keys: bool) -> None:
     await s.timed("logs open", lambda: _logs_ready(s.app), partial(s.pilot.press, "2"))
     if keys:
         probe = LineProbe(s.app.screen.query_one(LogList))
-        press = partial(timed_keys, s.pilot, s.clock, presses, probe)
-        await press(("pagedown", "pageup"), s.results, "logs page", also_filled="logs page rows")
-        await press(("G", "g"), s.results, "logs G/g", also_filled="logs G/g rows")
+        await _walk(s, probe, presses)
+        await timed_keys(s.pilot, s.clock, presses, probe, ("G", "g"), s.results, "logs G/g",
+                         also_filled="logs G/g rows")
     await s.fresh("logs", LogsScreen)
+
+
+async def _page(s: Session, probe: LineProbe, key: str) -> tuple[float, float] | None:
+    """Press ``key`` until the rows on screen are drawn; (ms, compose ms) if it scrolled the
+    view, else None. Counted as 'unread rows' when a page was read meanwhile."""
+    await quiet(s.pilot)  # no page read is pending before the press
+    top, started = probe.widget.scroll_offset.y, time.perf_counter()
+    ms, compose = await timed_key(s.pilot, s.clock, key, probe, filled=True)
+    if probe.widget.scroll_offset.y == top:
+        return None
+    read = any(g == "live-list-pages" and t >= started for t, _, g in s.parts.reads)
+    result = s.results["logs page new" if read else "logs page"]
+    result.samples_ms.append(ms)
+    result.compose_ms.append(compose)
+    return ms, compose
+
+
+async def _walk(s: Session, probe: LineProbe, presses: int) -> None:
+    """Down from the top until ``presses`` pagedowns each read a page, then back up."""
+    await s.pilot.press("g")
+    new = s.results["logs page new"].samples_ms
+    enough = len(new) + presses  # earlier runs' samples are there too
+    for _ in range(presses * WALK_LIMIT):
+        if len(new) >= enough:
+            break
+        await _page(s, probe, "pagedown")
+    while probe.widget.cursor > 0:  # the first pageup only moves the cursor to the top line
+        await _page(s, probe, "pageup")
 
 
 async def _red(s: Session, data: ViewsData, drawn: Drawn) -> None:
