@@ -170,7 +170,7 @@ class LiveListScreen(FilterScreen, Generic[T]):
         else:
             moved = snap.moved_by
             if selected is not None:
-                moved = self._moved(selected, live_list.cursor + moved, snap.pages, moved)
+                moved = self._moved(selected, live_list.cursor + moved, moved)
             if moved:
                 # Rows sorted in above the selection: shift the view and the cursor with
                 # them, so the same row stays on the same line.
@@ -178,17 +178,17 @@ class LiveListScreen(FilterScreen, Generic[T]):
                 live_list.cursor = max(0, min(live_list.total - 1, live_list.cursor + moved))
         self.update_banner()
 
-    def _moved(self, selected: T, near: int, pages: dict[int, list[T]], moved: int) -> int:
+    def _moved(self, selected: T, near: int, moved: int) -> int:
         """How far ``selected`` moved, found by key in the new pages around ``near``. The
         reload measured its selection when it began; a key pressed since then selected
         another row, which late rows may have passed differently."""
-        source, cursor = self.source(), self.live_list.cursor
+        live_list = self.live_list
+        source, cursor = self.source(), live_list.cursor
         key = source.key(selected)
-        for index in sorted(range(near - SEARCH_ROWS, near + SEARCH_ROWS + 1),
+        for index in sorted(range(max(0, near - SEARCH_ROWS), near + SEARCH_ROWS + 1),
                             key=lambda i: abs(i - near)):
-            page = pages.get(index // PAGE_SIZE) if index >= 0 else None
-            offset = index % PAGE_SIZE
-            if page is not None and offset < len(page) and source.key(page[offset]) == key:
+            row = live_list.cached_row(index)
+            if row is not None and source.key(row) == key:
                 return index - cursor
         return moved
 
