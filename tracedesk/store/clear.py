@@ -37,6 +37,8 @@ def clear_all(db_path: Path | str) -> RowCounts:
             forget_all(conn)
             counts = RowCounts(*(conn.execute(f"DELETE FROM {table}").rowcount
                                  for table in ("traces", "spans", "logs", "metric_points")))
+            # New spans may take the old rowids: no block may claim them.
+            conn.execute("DELETE FROM span_blocks")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:

@@ -7,6 +7,7 @@ one with another. Every method returns plain model objects, never rows.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
@@ -21,6 +22,7 @@ from tracedesk.analysis.span_metrics import SpanSample
 from tracedesk.model import Span, TraceSummary
 from tracedesk.store.paging import nearer_end, reversed_order
 from tracedesk.store.schema import connect
+from tracedesk.store.span_blocks import window_ranges
 
 TRACE_FIELDS = ("trace_id, start_time_unix_nano, end_time_unix_nano, root_service_name, "
                 "root_span_name, has_root, span_count, error_count, services, seq")
@@ -193,15 +195,17 @@ class Reader:
                      name: str | None = None, kind: int | None = None) -> list[SpanSample]:
         """Spans that start in ``[start_ns, end_ns)``, as span-metrics samples (one SELECT),
         optionally only one service's, span name's or kind's."""
-        sql = ("SELECT service_name, name, kind, start_time_unix_nano, duration_ns, status_code "
-               "FROM spans WHERE start_time_unix_nano >= ? AND start_time_unix_nano < ?")
-        args: list[Any] = [start_ns, end_ns]
+        where = ""
+        args: list[Any] = []
         for column, value in (("service_name", service), ("name", name), ("kind", kind)):
             if value is not None:
-                sql += f" AND {column} = ?"
+                where += f" AND {column} = ?"
                 args.append(value)
+        rows = self._spans_in_window(
+            "SELECT service_name, name, kind, start_time_unix_nano, duration_ns, status_code "
+            "FROM spans", where, args, start_ns, end_ns)
         # tuple.__new__ makes each row a SpanSample in C: no Python call per row.
-        return list(map(partial(tuple.__new__, SpanSample), self.conn.execute(sql, args)))
+        return list(map(partial(tuple.__new__, SpanSample), rows))
 
     def graph_spans(self, start_ns: int, end_ns: int) -> list[GraphSpan]:
         """CLIENT, SERVER, PRODUCER and CONSUMER spans that start in ``[start_ns, end_ns)``,
@@ -210,15 +214,13 @@ class Reader:
         # array: about half the time of one call per attribute. A server span with a parent
         # needs no attributes (only roots are named from theirs).
         paths = ", ".join(f"'$.\"{key}\"'" for key in GRAPH_ATTRIBUTES)
-        rows = self.conn.execute(
+        rows = self._spans_in_window(
             "SELECT trace_id, span_id, parent_span_id, service_name, kind, "
             "start_time_unix_nano, duration_ns, status_code, "
             "CASE WHEN kind = 2 AND parent_span_id != '' THEN NULL "
             f"ELSE json_extract(coalesce(attributes, span_attributes(raw)), {paths}) END, "
             "CASE WHEN kind = 5 THEN nullif(coalesce(links, span_links(raw)), '[]') END "
-            "FROM spans "
-            "WHERE kind BETWEEN 2 AND 5 AND start_time_unix_nano >= ? "
-            "AND start_time_unix_nano < ?", (start_ns, end_ns))
+            "FROM spans", " AND kind BETWEEN 2 AND 5", [], start_ns, end_ns)
         new, loads = tuple.__new__, orjson.loads
         absent = (None,) * len(GRAPH_ATTRIBUTES)
         out = []
@@ -231,6 +233,16 @@ class Reader:
             out.append(new(GraphSpan, (*row[:8], *attrs, links)))
         return out
 
+
+    def _spans_in_window(self, select: str, where: str, args: list[Any], start_ns: int,
+                         end_ns: int) -> Iterator[tuple]:
+        """Rows of ``select`` for spans starting in ``[start_ns, end_ns)`` that also meet
+        ``where`` (`` AND ...``), read range by range from the block ranges that can hold
+        them (see store.span_blocks)."""
+        sql = (f"{select} WHERE rowid BETWEEN ? AND ? AND start_time_unix_nano >= ? "
+               f"AND start_time_unix_nano < ?{where}")
+        for first, last in window_ranges(self.conn, start_ns, end_ns):
+            yield from self.conn.execute(sql, (first, last, start_ns, end_ns, *args))
 
     def newest_trace_start(self) -> int | None:
         """The start time of the newest trace (from the index: no scan)."""

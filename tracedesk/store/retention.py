@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tracedesk.store.span_blocks import prune_blocks
 from tracedesk.store.span_words import forget_traces
 from tracedesk.store.writer import json_ids
 
@@ -79,6 +80,7 @@ class Retention:
             for table in ("spans", "logs", "traces"):
                 c.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?))",
                           (ids,))
+            prune_blocks(c)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")

@@ -164,6 +164,19 @@ MIGRATIONS: list[str] = [
     CREATE TABLE span_words_progress (indexed_to INTEGER NOT NULL);
     INSERT INTO span_words_progress VALUES (0);
     """,
+    # 4 → 5: block ranges of span start times, so a time window reads only the rowids that
+    # can hold it (see store.span_blocks). Spans already stored get blocks of 4096 rowids.
+    """
+    CREATE TABLE span_blocks (
+        first_rowid INTEGER NOT NULL,
+        last_rowid INTEGER NOT NULL,
+        min_start INTEGER NOT NULL,
+        max_start INTEGER NOT NULL
+    );
+    INSERT INTO span_blocks
+        SELECT min(rowid), max(rowid), min(start_time_unix_nano), max(start_time_unix_nano)
+        FROM spans GROUP BY rowid >> 12;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,6 +21,7 @@ from tracedesk.otlp.batch import (
 from tracedesk.otlp.summaries import TRACE_COLUMNS
 from tracedesk.otlp.traces import cold_columns
 from tracedesk.store.schema import connect
+from tracedesk.store.span_blocks import record_block
 from tracedesk.store.span_words import forget_spans
 
 
@@ -41,6 +42,7 @@ INSERT_METRIC = _insert("metric_points", METRIC_COLUMNS)
 INSERT_RESOURCE = _insert("resources", RESOURCE_COLUMNS, "INSERT OR IGNORE")
 INSERT_TRACE = _insert("traces", (*TRACE_COLUMNS, "seq"))
 RAW = SPAN_COLUMNS.index("raw")
+START = SPAN_COLUMNS.index("start_time_unix_nano")
 DEFERRED_SPANS = ("SELECT rowid, raw FROM spans WHERE rowid >= ? AND raw IS NOT NULL "
                   "ORDER BY rowid LIMIT ?")
 CONVERT_SPAN = "UPDATE spans SET attributes = ?, events = ?, links = ?, raw = NULL WHERE rowid = ?"
@@ -158,6 +160,9 @@ class Writer:
         conn.execute("UPDATE span_words_progress SET indexed_to = ?1 WHERE indexed_to > ?1",
                      (top,))
         conn.executemany(INSERT_SPAN, batch.spans)
+        # From ``top``, not above it: a span replacing the top row may take its rowid.
+        last = conn.execute("SELECT max(rowid) FROM spans").fetchone()[0]
+        record_block(conn, max(top, 1), last, [r[START] for r in batch.spans])
         self.has_unindexed = True
         seq = self.seq
         conn.executemany(INSERT_TRACE, [(*t, seq) for t in summaries if t[0] not in existing])

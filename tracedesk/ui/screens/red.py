@@ -94,9 +94,8 @@ class RedScreen(Screen):
         end = span.start_time_unix_nano + half_ns
         step = max(1, (end - start) // STEPS)
 
-        # One pass over the service's spans (the spans table has no time index: an index
-        # whose keys arrive out of order cost ingest a third of its rate), the operation's
-        # picked out of them.
+        # One pass over the service's spans of the window (read through the block ranges
+        # of start times, store.span_blocks), the operation's picked out of them.
         service = self.app.data.read(
             lambda reader: reader.span_samples(start, end, span.service_name))
         op_series = red_series(
