@@ -16,8 +16,9 @@ from tracedesk.config import Settings, SettingsError
 DB_FLAGS = ("db_path",)
 LISTEN_FLAGS = ("host", "grpc_port", "http_port")
 RECEIVER_FLAGS = ("max_age", "max_spans", "max_db_size", "max_body_size", "max_pending",
-                  "token")
+                  "token", "forward", "forward_headers", "forward_queue_size")
 _FLAG_NAMES = {"db_path": "--db"}
+_METAVARS = {"forward": "URL"}
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -27,7 +28,8 @@ def _add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -
         flag = _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
         default = f.default_factory() if callable(f.default_factory) else f.default
         parser.add_argument(
-            flag, dest=name, default=None, metavar=name.split("_")[-1].upper(),
+            flag, dest=name, default=None,
+            metavar=_METAVARS.get(name, name.split("_")[-1].upper()),
             help=f"{f.metadata['help']} [env {f.metadata['env']}; default {default}]")
 
 

@@ -76,6 +76,21 @@ def _port(text: str | int) -> int:
     return port
 
 
+def _forward_url(text: str) -> str | None:
+    """An upstream URL, normalized; empty means none (to override the config file)."""
+    if not text.strip():
+        return None
+    from tracedesk.receiver.upstream import Upstream
+
+    return str(Upstream.parse(text))
+
+
+def _forward_headers(text: str) -> str | None:
+    from tracedesk.receiver.upstream import parse_headers
+
+    return text.strip() if parse_headers(text) else None
+
+
 @dataclass
 class Settings:
     """Everything that tunes tracedesk. Field metadata names the env var and the parser."""
@@ -130,6 +145,24 @@ class Settings:
         metadata={"env": "TRACEDESK_MAX_PENDING", "parse": parse_count,
                   "help": "records accepted but not yet committed before the receiver "
                           "answers 503/UNAVAILABLE"},
+    )
+    forward: str | None = field(
+        default=None,
+        metadata={"env": "TRACEDESK_FORWARD", "parse": _forward_url,
+                  "help": "also send everything received to this OTLP endpoint: "
+                          "http(s)://HOST:PORT[/PREFIX] (OTLP/HTTP) or grpc(s)://HOST:PORT"},
+    )
+    forward_headers: str | None = field(
+        default=None,
+        metadata={"env": "TRACEDESK_FORWARD_HEADERS", "parse": _forward_headers,
+                  "help": "headers for the --forward upstream: 'name=value,name2=value2' "
+                          "(as OTEL_EXPORTER_OTLP_HEADERS)"},
+    )
+    forward_queue_size: int = field(
+        default=64 * 1024**2,
+        metadata={"env": "TRACEDESK_FORWARD_QUEUE_SIZE", "parse": parse_size,
+                  "help": "requests waiting for the --forward upstream are kept up to this "
+                          "size; the oldest are dropped beyond it"},
     )
 
     @classmethod

@@ -73,17 +73,23 @@ def serve_command(settings: Settings) -> list[str]:
         "--max-db-size", str(settings.max_db_size),
         "--max-body-size", str(settings.max_body_size),
         "--max-pending", str(settings.max_pending),
+        "--forward-queue-size", str(settings.forward_queue_size),
+        # Empty means none, so a forward in the config file cannot creep back in.
+        "--forward", settings.forward or "",
     ]
 
 
-def _child_env(env: dict[str, str] | None, token: str | None) -> dict[str, str]:
-    """The child's environment. The token goes here, not on its command line, which any
-    local user can read (ps)."""
+def _child_env(env: dict[str, str] | None, token: str | None,
+               forward_headers: str | None = None) -> dict[str, str]:
+    """The child's environment. The token and the upstream's headers (credentials, as a
+    rule) go here, not on its command line, which any local user can read (ps)."""
     child = dict(os.environ if env is None else env)
-    if token:
-        child["TRACEDESK_TOKEN"] = token
-    else:
-        child.pop("TRACEDESK_TOKEN", None)
+    for key, value in (("TRACEDESK_TOKEN", token),
+                       ("TRACEDESK_FORWARD_HEADERS", forward_headers)):
+        if value:
+            child[key] = value
+        else:
+            child.pop(key, None)
     return child
 
 
@@ -181,7 +187,8 @@ class ChildReceiver:
                 # exit, and the child stops then (see --stop-on-stdin-eof).
                 serve_command(settings), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True, errors="replace",
-                start_new_session=True, env=_child_env(self._env, settings.token))
+                start_new_session=True, env=_child_env(self._env, settings.token,
+                                                   settings.forward_headers))
         except OSError as exc:
             return _unavailable(f"could not run the receiver: {exc}"), False
         assert proc.stdout is not None

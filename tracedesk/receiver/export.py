@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from tracedesk.otlp import PayloadError, ResourceTable, Signal, decode, response
+from tracedesk.receiver.forward import Forwarder
 from tracedesk.receiver.ingest import Backpressure, Ingest, StoreFailed
 
 __all__ = ["Backpressure", "ExportHandler", "PayloadError", "StoreFailed"]
@@ -27,8 +28,9 @@ class ReceiverStats:
 
 
 class ExportHandler:
-    def __init__(self, ingest: Ingest) -> None:
+    def __init__(self, ingest: Ingest, forwarder: Forwarder | None = None) -> None:
         self.ingest = ingest
+        self.forwarder = forwarder
         self.resources = ResourceTable()
         self.stats = ReceiverStats()
         # Decoding holds the GIL, so concurrent decodes only interleave: each would finish
@@ -64,4 +66,8 @@ class ExportHandler:
             stats.accepted[signal.name] += batch.accepted
             stats.rejected_items += batch.rejected
             stats.deferred += defer and signal is Signal.TRACES
+        items = batch.accepted + batch.rejected
+        if self.forwarder is not None and items:
+            # Only once stored, and as received: the upstream judges the items we rejected.
+            self.forwarder.submit(signal, body, json=json, items=items)
         return response(signal, batch, json=json)

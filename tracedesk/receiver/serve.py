@@ -18,35 +18,47 @@ from tracedesk import __version__
 from tracedesk.config import Settings
 from tracedesk.receiver.auth import BearerToken
 from tracedesk.receiver.export import ExportHandler, StoreFailed
+from tracedesk.receiver.forward import Forwarder
 from tracedesk.receiver.grpc_server import start_grpc
 from tracedesk.receiver.http_server import start_http
 from tracedesk.receiver.ingest import Ingest
 from tracedesk.receiver.instance import ReceiverInfo, ReceiverLock, ReceiverRunning
 from tracedesk.receiver.ports import PortInUse, host_port
+from tracedesk.receiver.upstream import Upstream, parse_headers
 from tracedesk.store.retention import RetentionLimits
 from tracedesk.store.schema import SchemaError
 
 EXIT_USAGE = 2
 
 
-class Receiver:
-    """A running OTLP receiver writing to one database."""
+class ForwardLoop(ValueError):
+    """--forward names this receiver itself: every request would come back forever."""
 
-    def __init__(self, settings: Settings) -> None:
+
+class Receiver:
+    """A running OTLP receiver writing to one database (and forwarding, if asked)."""
+
+    def __init__(self, settings: Settings, err: TextIO = sys.stderr) -> None:
         self.settings = settings
+        self._err = err
         self.grpc_port = 0
         self.http_port = 0
         self._grpc = None
         self._http = None
         self.ingest: Ingest | None = None
         self.handler: ExportHandler | None = None
+        self.forwarder: Forwarder | None = None
 
     def start(self) -> None:
-        """Open the database and both ports; raises PortInUse or StoreFailed."""
+        """Open the database and both ports; raises PortInUse, StoreFailed or ForwardLoop."""
         s = self.settings
         limits = RetentionLimits(s.max_age, s.max_spans, s.max_db_size)
         self.ingest = Ingest(s.db_path, limits, s.max_pending)
-        self.handler = ExportHandler(self.ingest)
+        if s.forward:
+            self.forwarder = Forwarder(Upstream.parse(s.forward),
+                                       parse_headers(s.forward_headers),
+                                       s.forward_queue_size, self._err)
+        self.handler = ExportHandler(self.ingest, self.forwarder)
         try:
             token = BearerToken(s.token)
             self._grpc, self.grpc_port = start_grpc(self.handler, s.host, s.grpc_port,
@@ -56,6 +68,13 @@ class Receiver:
         except PortInUse:
             self.stop()
             raise
+        if self.forwarder is not None:
+            upstream = self.forwarder.upstream
+            if upstream.is_receiver(s.host, (self.grpc_port, self.http_port)):
+                self.stop()
+                raise ForwardLoop(f"--forward {upstream} is this receiver itself; name the "
+                                  f"upstream's address (a Collector, Tempo, ...)")
+            self.forwarder.start()
 
     def stop(self) -> None:
         if self._grpc is not None:
@@ -63,8 +82,12 @@ class Receiver:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        if self.forwarder is not None:
+            self.forwarder.begin_close()  # what is queued goes out while the writer commits
         if self.ingest is not None:
             self.ingest.close()
+        if self.forwarder is not None:
+            self.forwarder.join()
 
 
 def serve(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr, *,
@@ -93,11 +116,14 @@ def serve(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 
 def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: TextIO,
                   stop_on_stdin_eof: bool) -> int:
-    receiver = Receiver(settings)
+    receiver = Receiver(settings, err)
     try:
         receiver.start()
     except PortInUse as exc:
         print(exc.advice(), file=err)
+        return EXIT_USAGE
+    except ForwardLoop as exc:
+        print(f"tracedesk: {exc}", file=err)
         return EXIT_USAGE
     except (StoreFailed, SchemaError, OSError) as exc:
         print(f"tracedesk: {exc}", file=err)
@@ -119,7 +145,8 @@ def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: Text
               f"  OTLP/HTTP  http://{host_port(host, receiver.http_port)}\n"
               f"  database   {settings.db_path}\n"
               + ("  token      required (Authorization: Bearer ...)\n" if settings.token
-                 else "") +
+                 else "")
+              + (f"  forward    {settings.forward}\n" if settings.forward else "") +
               "Ready. Ctrl-C stops; everything accepted is committed first.")
     while not stop.wait(0.5):
         pass
@@ -129,6 +156,9 @@ def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: Text
     accepted = receiver.handler.stats.accepted
     _say(out, f"stopped: stored {accepted['TRACES']} spans, {accepted['LOGS']} log records, "
               f"{accepted['METRICS']} metric points")
+    if receiver.forwarder is not None:
+        forwarder = receiver.forwarder
+        _say(out, f"forward: {forwarder.stats.summary(forwarder.upstream)}")
     return 0
 
 
