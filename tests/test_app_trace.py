@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app_support import BASE, RECEIVER, settle, widget_text
 from otlp_builders import kv, make_span, span_id, trace_id
+from textual.scrollbar import ScrollBar
 
 from tracedesk.ui.app import make_app
 from tracedesk.ui.screens.trace import TraceScreen
@@ -335,3 +336,74 @@ async def test_a_trace_opened_from_a_query_marks_the_spans_that_matched(store):
         await open_first_trace(pilot)
         assert not any("●" in line for line in rows(app))
         assert "matched" not in widget_text(app.screen.query_one("#trace-header"))
+
+
+def batch_trace(stages: int = 3, steps: int = 40) -> dict[str, list]:
+    """batch → stage 1..3 → step s.01..s.40: taller than the screen."""
+    spans = [make_span(1, 1, None, name="batch", duration_ms=stages * 300, base_ns=BASE)]
+    for s in range(1, stages + 1):
+        stage = len(spans) + 1
+        spans.append(make_span(1, stage, 1, name=f"stage {s}", start_ms=(s - 1) * 300,
+                               duration_ms=300, base_ns=BASE))
+        spans += [make_span(1, stage + c, stage, name=f"step {s}.{c:02d}",
+                            start_ms=(s - 1) * 300 + c * 5, duration_ms=5, base_ns=BASE)
+                  for c in range(1, steps + 1)]
+    return {"batch": spans}
+
+
+def screen_rows(app) -> list[str]:
+    """The waterfall's span rows as composited on the screen (what the terminal shows)."""
+    return widget_text(app.screen.query_one(Waterfall)).splitlines()[1:]
+
+
+async def test_folds_and_jumps_redraw_the_rows_and_the_scroll_range(store):
+    store.add_spans(batch_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        waterfall = app.screen.query_one(Waterfall)
+        height = waterfall.size.height
+        await pilot.press("j", "space")  # fold stage 1: the rows below move up
+        await pilot.pause()
+        shown = screen_rows(app)
+        assert "stage 1" in shown[1] and "+40" in shown[1]
+        assert "stage 2" in shown[2] and "step 2.01" in shown[3]
+        await pilot.press("G")  # the scroll range is the folded one
+        await pilot.pause()
+        assert selected_name(app) == "step 3.40" and len(waterfall.rows) == 84
+        assert waterfall.scroll_offset.y == waterfall.max_scroll_y == 85 - height
+        assert waterfall.vertical_scrollbar.window_virtual_size == 85  # the thumb's size
+        assert "step 3.40" in screen_rows(app)[-1]
+        await pilot.press("g", "j", "space")  # unfold: its rows are drawn again
+        await pilot.pause()
+        shown = screen_rows(app)
+        assert "stage 1" in shown[1] and "+40" not in shown[1] and "step 1.01" in shown[2]
+        await pilot.press("G")
+        await pilot.pause()
+        assert waterfall.max_scroll_y == 125 - height and "step 3.40" in screen_rows(app)[-1]
+
+        await pilot.press("g", "space")  # fold the root: one row, no scrollbar
+        await pilot.pause()
+        shown = screen_rows(app)
+        assert "+123" in shown[0] and not any(line.strip() for line in shown[1:])
+        assert not waterfall.show_vertical_scrollbar
+        await pilot.press("space", "G")
+        await pilot.pause()
+        assert waterfall.show_vertical_scrollbar and "step 3.40" in screen_rows(app)[-1]
+
+
+async def test_the_scrollbar_is_drawn_as_textual_draws_it(store):
+    store.add_spans(batch_trace())
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        bar = app.screen.query_one(Waterfall).vertical_scrollbar
+        for keys in [(), ("pagedown",), ("pagedown", "j"), ("G",), ("g", "j", "space")]:
+            await pilot.press(*keys)
+            await pilot.pause()
+            crop = bar.size.region
+            ours = bar.render_lines(crop)
+            bar._styles_cache.clear()
+            bar._dirty_regions.add(crop)
+            assert [list(strip) for strip in ours] == [
+                list(strip) for strip in ScrollBar.render_lines(bar, crop)]

@@ -15,7 +15,6 @@ from typing import Generic, TypeVar
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
@@ -72,7 +71,7 @@ class PagedList(CursorView, Generic[T]):
         self.generation = generation
         self._pages.clear()
         self._requested.clear()
-        self.virtual_size = Size(self.size.width, total + 1)
+        self.set_line_count(total + 1)
         if self.cursor >= total:  # the list shrank under the cursor
             self.cursor = max(0, total - 1)
         self.refresh()

@@ -16,7 +16,6 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
@@ -137,7 +136,7 @@ class Waterfall(CursorView):
     def _show_rows(self, rows: list[WaterfallRow], keep: str | None) -> None:
         self.rows = rows
         self._index = {row.span_id: i for i, row in enumerate(self.rows)}
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
+        self.set_line_count(len(self.rows) + 1)
         index = self._index.get(keep, min(self.cursor, len(self.rows) - 1)) if keep else 0
         self.cursor = max(index, 0)
         self.refresh()
