@@ -208,13 +208,22 @@ def _indices(names: Sequence[str]) -> tuple[int, ...]:
 
 def _database_node(span: GraphSpan, db_indices: tuple[int, ...]) -> str:
     """Tempo's database node name, or "" when the span is not a database call."""
-    fallback = _first(span, db_indices)
-    if not fallback:
+    for i in db_indices:
+        value = span[i]
+        if value is not None and value != "":
+            fallback = str(value)
+            break
+    else:
         return ""
+    for i in (8, 13):  # peer.service, server.address
+        value = span[i]
+        if value is not None and value != "":
+            return str(value)
     host = _attr(span, 14)
-    port = _attr(span, 15)
-    return (_attr(span, 8) or _attr(span, 13) or (f"{host}:{port}" if host and port else host)
-            or fallback)
+    if host:
+        port = _attr(span, 15)
+        return f"{host}:{port}" if port else host
+    return fallback
 
 
 def service_graph(
@@ -230,16 +239,10 @@ def service_graph(
     peer_idx = _indices(peer_attributes)
     db_idx = _indices(database_name_attributes)
     # Deduplicate (last wins) and split into the two sides of an edge.
-    clients: dict[tuple[str, str], GraphSpan] = {}
-    servers: dict[tuple[str, str], GraphSpan] = {}
-    services: set[str] = set()
-    for s in spans:
-        kind = s[4]
-        services.add(s[3])
-        if kind in _CLIENT_KINDS:
-            clients[s[0], s[1]] = s
-        elif kind in _SERVER_KINDS:
-            servers[s[0], s[1]] = s
+    spans = spans if isinstance(spans, Sequence) else list(spans)
+    services = {s[3] for s in spans}
+    clients = {(s[0], s[1]): s for s in spans if s[4] == CLIENT or s[4] == PRODUCER}
+    servers = {(s[0], s[1]): s for s in spans if s[4] == SERVER or s[4] == CONSUMER}
 
     accs: dict[tuple[str, str, str], _Acc] = defaultdict(_Acc)
     virtual: dict[str, tuple[str, str]] = {}  # virtual node name -> (kind, system)
@@ -260,13 +263,20 @@ def service_graph(
             acc.messaging.append(messaging_ns)
 
     # Database calls complete on the client span alone (Tempo: upsertDatabaseRequest).
+    # The commonest edge by far, so counted here rather than through count().
     databases: set[tuple[str, str]] = set()
     for key, c in clients.items():
         name = _database_node(c, db_idx)
         if name:
             databases.add(key)
-            virtual.setdefault(name, ("database", _attr(c, 12) or _attr(c, 11)))
-            count(c[3], name, DATABASE, c[5], c[7] == ERROR, c[6], c[6])
+            if name not in virtual:
+                virtual[name] = ("database", _attr(c, 12) or _attr(c, 11))
+            if start_ns <= c[5] < end_ns:
+                acc = accs[c[3], name, DATABASE]
+                acc.requests += 1
+                acc.errors += c[7] == ERROR
+                acc.client.append(c[6])
+                acc.server.append(c[6])
 
     paired: set[tuple[str, str]] = set()
     unpaired_servers = 0

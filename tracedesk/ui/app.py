@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -180,6 +181,14 @@ class TracedeskApp(App):
             self.action_show_help_panel()
 
 
+# The app's workers build tens of thousands of small objects at once (a service graph's
+# window: 80,000 spans). With CPython's default young-generation threshold (700
+# allocations), the collections that triggered cost a quarter of that work, measured with
+# bench-views. Collecting every 50,000 allocations holds back a few MB at most.
+GC_YOUNG_THRESHOLD = 50_000
+
+
 def make_app(db_path: Path, receiver: ReceiverLine, **options: object) -> TracedeskApp:
     """The one way to build the app: used by the CLI, the tests and the screenshots."""
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     return TracedeskApp(DataSource(db_path), receiver, **options)  # type: ignore[arg-type]

@@ -61,6 +61,11 @@ class ServicesScreen(ThrottledScreen):
         self._graph: ServiceGraph | None = None
         # row key -> the service whose traces it lists (None: an entry point, no spans)
         self._services: dict[str, str | None] = {}
+        # Read while the screen is built: a worker started once it is shown waits for the
+        # first frame (~40 ms) before its thread runs. The first resume counts as done.
+        self._early: _Computed | None = None
+        self._built = self._resumed = False
+        self.reload(force=True)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="services-banner")
@@ -74,6 +79,14 @@ class ServicesScreen(ThrottledScreen):
         table.add_columns("calls", "kind", *(Text(label, justify="right") for label in
                                              ("req/s", "errors", "p50", "p95", "requests")))
         table.focus()
+        self._built = True
+        if self._early is not None:  # the first read ended before the screen was built
+            self._show(self._early)
+
+    def on_screen_resume(self) -> None:
+        if self._resumed:
+            super().on_screen_resume()
+        self._resumed = True
 
     # --- data -------------------------------------------------------------------------
 
@@ -98,6 +111,10 @@ class ServicesScreen(ThrottledScreen):
                                                         self.app.clock() - started))
 
     def _show(self, computed: _Computed) -> None:
+        if not self._built:
+            self._early = computed
+            return
+        self._early = None
         self._graph = computed.graph
         banner = Text(no_wrap=True, overflow="ellipsis")
         banner.append(f"service graph · last {WINDOW_NAMES[self.window]} of data", "bold")
