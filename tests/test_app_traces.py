@@ -6,6 +6,7 @@ from app_support import BASE, RECEIVER, settle, widget_text
 from otlp_builders import make_span
 
 from tracedesk.ui.app import make_app
+from tracedesk.ui.widgets import paged_list
 from tracedesk.ui.widgets.query_input import QueryInput
 from tracedesk.ui.widgets.trace_list import TraceList
 
@@ -397,3 +398,50 @@ async def test_a_queried_list_pauses_counts_new_matches_and_keeps_up_with_bursts
             await pilot.pause(0)
         await settle(pilot, 0.5)
         assert "burst 59" in lines(app)[0] and "46 matching" in banner(app)
+
+
+def placeholders(text: str) -> int:
+    """How many rows of a drawn list are still waiting for their page."""
+    return sum(line.strip() == "…" for line in text.splitlines())
+
+
+async def test_paging_onto_rows_not_read_yet_draws_them_in_its_first_frame(store, monkeypatch):
+    monkeypatch.setattr(paged_list, "HOLD_SECONDS", 5.0)  # however slow the machine
+    for t in range(1, 501):  # pages of 200: the first and the last are read ahead
+        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        trace_list = app.screen.query_one(TraceList)
+        frames: list[str] = []
+        display = app._display
+
+        def recording(screen, renderable) -> None:
+            display(screen, renderable)
+            frames.append(widget_text(trace_list))
+
+        app._display = recording
+        for _ in range(14):  # screenful by screenful into the second page
+            await pilot.press("pagedown")
+        await settle(pilot)
+        assert trace_list.scroll_offset.y + trace_list.size.height > 200  # page 1 shown
+        assert frames and not any(placeholders(frame) for frame in frames)
+        assert " op 0300 " in widget_text(trace_list)  # row 200
+
+
+async def test_a_key_waits_for_its_rows_only_briefly(store):
+    for t in range(1, 501):  # pages of 200: the first and the last are read ahead
+        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        trace_list = app.screen.query_one(TraceList)
+        with app.data._lock:  # the page cannot be read: the frame goes out without it
+            for _ in range(14):
+                await pilot.press("pagedown")
+            await pilot.pause(0.2)
+            assert placeholders(widget_text(trace_list)) > 0
+            assert not app._batch_count  # frames are not held any more
+        await settle(pilot)
+        assert not placeholders(widget_text(trace_list))
+        assert " op 0300 " in widget_text(trace_list)

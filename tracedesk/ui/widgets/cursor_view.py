@@ -95,6 +95,9 @@ class CursorView(ScrollView, can_focus=True):
     def cursor_moved(self, index: int) -> None:
         """Called after the cursor moved to ``index`` (to tell the screen)."""
 
+    def key_moved(self) -> None:
+        """Called after a key moved the cursor (and the view with it)."""
+
     def set_line_count(self, lines: int) -> None:
         """Make the content ``lines`` tall (the header included).
 
@@ -132,6 +135,7 @@ class CursorView(ScrollView, can_focus=True):
     def _move(self, delta: int) -> None:
         if self.row_count:
             self.cursor = max(0, min(self.row_count - 1, self.cursor + delta))
+            self.key_moved()
 
     def action_cursor_down(self) -> None:
         self._move(1)

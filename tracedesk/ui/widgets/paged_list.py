@@ -2,14 +2,17 @@
 
 Rows are fetched a page at a time by the owner (in a worker thread) and kept in a small
 cache; a row whose page has not arrived yet is drawn as a placeholder and repainted when it
-does. Moving the cursor repaints two lines, not the widget. Subclasses draw the header and
-one row; everything else (paging, cursor, keys, mouse) is here.
+does. A key that moves the view onto rows not read yet holds the frame briefly for them,
+so a jump shows rows at once rather than placeholders first. Moving the cursor repaints
+two lines, not the widget. Subclasses draw the header and one row; everything else
+(paging, cursor, keys, mouse) is here.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Generic, TypeVar
 
 from rich.segment import Segment
@@ -17,12 +20,17 @@ from rich.style import Style
 from textual import events
 from textual.message import Message
 from textual.strip import Strip
+from textual.timer import Timer
 
 from tracedesk.ui.text import fit
 from tracedesk.ui.widgets.cursor_view import CursorView
 
 PAGE_SIZE = 200
 MAX_PAGES = 30
+# The longest a key's frame waits for the pages it shows (a page reads in 1–3 ms). Without
+# the wait, the rows came in a second frame, which Textual's 60 fps pacing sends 17–33 ms
+# after the first.
+HOLD_SECONDS = 0.02
 
 DIM = Style(dim=True)
 CURSOR = Style(bgcolor="#264f78")
@@ -53,6 +61,9 @@ class PagedList(CursorView, Generic[T]):
         self._pages: OrderedDict[int, list[T]] = OrderedDict()
         self._requested: set[int] = set()
         self.empty_lines: tuple[str, ...] = ()  # what an empty list says, under its header
+        self._hold: ExitStack | None = None  # frames held until ``_awaited`` pages arrive
+        self._hold_timer: Timer | None = None
+        self._awaited: set[int] = set()
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -71,6 +82,7 @@ class PagedList(CursorView, Generic[T]):
         self.generation = generation
         self._pages.clear()
         self._requested.clear()
+        self._release()  # the pages held for belong to the old data
         self.set_line_count(total + 1)
         if self.cursor >= total:  # the list shrank under the cursor
             self.cursor = max(0, total - 1)
@@ -84,6 +96,43 @@ class PagedList(CursorView, Generic[T]):
         if len(self._pages) > MAX_PAGES:
             self._pages.popitem(last=False)
         self.refresh()
+        self._awaited.discard(page)
+        if not self._awaited:
+            self._release()
+
+    def key_moved(self) -> None:
+        """Ask now for the pages of the rows the key brought on screen (not once its frame
+        is drawn) and hold frames until they come, at most ``HOLD_SECONDS``."""
+        top = self.scroll_offset.y
+        bottom = min(self.total, top + max(1, self.size.height - 1))
+        missing = {page for page in range(top // PAGE_SIZE, (bottom - 1) // PAGE_SIZE + 1)
+                   if page not in self._pages} if bottom > top else set()
+        for page in missing - self._requested:
+            self._requested.add(page)
+            self._fetch_page(page, self.generation)
+        missing -= self._pages.keys()  # an owner may serve a page at once (from memory)
+        if missing:
+            self._awaited |= missing
+            if self._hold is None:
+                self._hold = ExitStack()
+                self._hold.enter_context(self.app.batch_update())
+                # The app's timer: it still fires if this widget goes away meanwhile.
+                self._hold_timer = self.app.set_timer(HOLD_SECONDS, self._release)
+
+    def _release(self) -> None:
+        """Let frames go out again (the pages came, the wait ran out, or the data changed)."""
+        self._awaited.clear()
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        if self._hold is not None:
+            hold, self._hold = self._hold, None
+            hold.close()
+            if self.app.screen_stack:
+                self.app.screen.check_idle()  # what was held back is drawn at once
+
+    def on_unmount(self) -> None:
+        self._release()
 
     def row(self, index: int) -> T | None:
         """The row at ``index``, or None while its page is being fetched."""
