@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app_support import BASE, RECEIVER, settle
 from opentelemetry.proto.trace.v1 import trace_pb2
 from otlp_builders import make_span
@@ -36,6 +38,11 @@ async def test_the_demo_shops_calls_are_drawn_and_lead_to_traces(tmp_path):
         assert any("⇢ shipping" in c for c in calls)  # through the queue
         frontend = rows[1].split(" | ")
         assert float(frontend[2]) > 0 and int(frontend[6].replace(",", "")) >= 40
+        # 40 traces 0.4 s apart: rates are per second of the ~16 s received, not of 5 min.
+        assert 2.0 < float(frontend[2]) < 3.0
+        banner = str(app.screen.query_one("#services-banner").render())
+        received = re.search(r"last 5m of data \(([\d.]+)s received\)", banner)
+        assert received and 15 < float(received[1]) < 17, banner
 
         await pilot.press("t")  # the flat table of edges
         assert any(r.startswith("checkout → payments") for r in table_rows(app))

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from tracedesk.analysis.call_tree import CallRow, call_tree
 from tracedesk.analysis.service_graph import Edge, ServiceGraph, service_graph
+from tracedesk.analysis.span_metrics import NS_PER_S
 from tracedesk.analysis.time_axis import format_duration
 from tracedesk.analysis.waterfall import tree_prefix
 from tracedesk.store.reader import Reader
@@ -106,7 +107,7 @@ class ServicesScreen(ThrottledScreen):
                                            end + PAIRING_MARGIN_NS)
 
         end, spans = self.app.data.read(query)
-        graph = service_graph(spans, end - window_ns, end)
+        graph = service_graph(spans, observed_start(spans, end - window_ns, end), end)
         self.app.call_from_thread(self._show, _Computed(graph, len(spans),
                                                         self.app.clock() - started))
 
@@ -118,6 +119,10 @@ class ServicesScreen(ThrottledScreen):
         self._graph = computed.graph
         banner = Text(no_wrap=True, overflow="ellipsis")
         banner.append(f"service graph · last {WINDOW_NAMES[self.window]} of data", "bold")
+        graph = computed.graph
+        covered_ns = graph.end_ns - graph.start_ns
+        if covered_ns < WINDOWS_NS[self.window]:
+            banner.append(f" ({format_duration(covered_ns)} received)", "bold")
         banner.append(f" · {len(computed.graph.nodes)} nodes, {len(computed.graph.edges)} "
                       f"edges from {computed.spans:,} spans in {computed.seconds * 1000:.0f} ms",
                       DIM)
@@ -181,6 +186,14 @@ class ServicesScreen(ThrottledScreen):
         from tracedesk.ui.commands import show_service
 
         show_service(self.app, service)
+
+
+def observed_start(spans: list, start_ns: int, end_ns: int) -> int:
+    """Where the data in ``[start_ns, end_ns)`` begins, so rates are per second of data: a
+    receiver that started a minute ago has received a minute of calls, not five. At least
+    a second before the end, so one lone trace does not make a rate of thousands."""
+    first = min((s[5] for s in spans), default=start_ns)  # the spans' start times
+    return max(start_ns, min(first, end_ns - NS_PER_S))
 
 
 def _is_service(graph: ServiceGraph, name: str) -> bool:
