@@ -39,7 +39,9 @@ async def test_a_span_is_placed_in_its_operations_distribution(store):
         verdict = text(app, "#red-verdict")
         assert "took 20ms" in verdict and "slower than 93.8%" in verdict
         assert "of the 16 calls" in verdict
-        assert "16 calls" in text(app, "#red-operation-rate-value")
+        # Per second of data: the calls cover minutes 5 to 20 of the 30-minute window (its
+        # later half is after the newest call), so 16 calls in 900 s.
+        assert text(app, "#red-operation-rate-value") == "0.02/s  (16 calls)"
         assert "12.5%" in text(app, "#red-operation-errors-value")  # calls 10 and 20 failed
         assert text(app, "#red-operation-p50-value") == "12ms"
         assert "17 calls" in text(app, "#red-service-rate-value")  # with GET /health

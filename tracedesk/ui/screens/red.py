@@ -17,7 +17,9 @@ from textual.screen import Screen
 from textual.widgets import Sparkline, Static
 
 from tracedesk.analysis.span_metrics import (
+    NS_PER_S,
     Series,
+    SpanSample,
     by_operation,
     by_service,
     percentile_rank,
@@ -42,7 +44,18 @@ ROWS = ("rate", "errors", "p50", "p95", "p99")
 class _Red:
     operation: Series | None
     service: Series | None
-    seconds: float
+    seconds: float  # the time the read and computation took
+    covered_seconds: float  # the part of the window the service's spans cover
+
+
+def covered_seconds(samples: list[SpanSample], start_ns: int, end_ns: int) -> float:
+    """The seconds of ``[start_ns, end_ns)`` that the samples cover, first to last start
+    (at least one): a window centred on a recent span reaches into the future, and one
+    around an app's first minute into the time before it ran. Rates are per second of data."""
+    starts = [s[3] for s in samples if start_ns <= s[3] < end_ns]
+    if not starts:
+        return max(1.0, (end_ns - start_ns) / NS_PER_S)
+    return max(1.0, (max(starts) - min(starts)) / NS_PER_S)
 
 
 def _kind_name(kind: int) -> str:
@@ -103,7 +116,8 @@ class RedScreen(Screen):
             key=by_operation)
         svc_series = red_series(service, start, end, step, key=by_service)
         red = _Red(op_series.get((span.service_name, span.name, span.kind)),
-                   svc_series.get(span.service_name), self.app.clock() - started)
+                   svc_series.get(span.service_name), self.app.clock() - started,
+                   covered_seconds(service, start, end))
         self.app.call_from_thread(self._show, red, start, end)
 
     def _show(self, red: _Red, start: int, end: int) -> None:
@@ -117,10 +131,10 @@ class RedScreen(Screen):
                       f" · {red.seconds * 1000:.0f} ms", DIM)
         self.query_one("#red-header", Static).update(header)
         self.query_one("#red-verdict", Static).update(self._verdict(red.operation))
-        self._fill("operation", red.operation, Text.assemble(
+        self._fill("operation", red.operation, red.covered_seconds, Text.assemble(
             ("Operation ", "bold"), (clean(span.name), "bold"),
             (f"  {_kind_name(span.kind)} spans of {clean(span.service_name)}", DIM)))
-        self._fill("service", red.service, Text.assemble(
+        self._fill("service", red.service, red.covered_seconds, Text.assemble(
             ("Service ", "bold"),
             (clean(span.service_name), Style(color=service_colour(span.service_name),
                                              bold=True)),
@@ -141,7 +155,7 @@ class RedScreen(Screen):
         text.append(f" of the {calls:,} calls of its kind in the window")
         return text
 
-    def _fill(self, group: str, series: Series | None, title: Text) -> None:
+    def _fill(self, group: str, series: Series | None, seconds: float, title: Text) -> None:
         self.query_one(f"#red-{group}-title", Static).update(title)
         values: dict[str, list[float]] = {row: [] for row in ROWS}
         summary: dict[str, str] = dict.fromkeys(ROWS, "-")
@@ -151,7 +165,7 @@ class RedScreen(Screen):
             for q in ("p50", "p95", "p99"):
                 values[q] = [v or 0.0 for v in series.quantile(q)]
             total = series.total
-            summary["rate"] = f"{total.rate:,.2f}/s  ({total.calls:,} calls)"
+            summary["rate"] = f"{total.calls / seconds:,.2f}/s  ({total.calls:,} calls)"
             summary["errors"] = (f"{total.error_rate:.1%}  ({total.errors:,})"
                                  if total.error_rate is not None else "-")
             if total.exact is not None:
