@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from app_support import BASE, RECEIVER, settle, widget_text
 from otlp_builders import kv, make_span, span_id, trace_id
 from textual.scrollbar import ScrollBar
@@ -407,3 +409,27 @@ async def test_the_scrollbar_is_drawn_as_textual_draws_it(store):
             bar._dirty_regions.add(crop)
             assert [list(strip) for strip in ours] == [
                 list(strip) for strip in ScrollBar.render_lines(bar, crop)]
+
+
+async def test_rows_drawn_again_from_the_cache_are_as_drawn_afresh(store):
+    store.add_spans(checkout_trace())
+    store.add_log("declined", service="payments", severity=17, trace=1, span=3)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_first_trace(pilot)
+        waterfall = app.screen.query_one(Waterfall)
+
+        def drawn() -> list[list]:
+            return [list(waterfall.render_line(y)) for y in range(1, 6)]
+
+        seen = []
+        # Each step changes how rows look without changing the rows themselves.
+        for keys in [(), ("j", "j", "z"), ("c",), ("slash", *"stock", "enter"), ("escape",),
+                     ("g", "space"), ("space",), ("escape",), ("c",)]:
+            await pilot.press(*keys)
+            await settle(pilot, 0.05)
+            cached = drawn()
+            waterfall._strips.clear()
+            assert cached == drawn(), keys
+            seen.append(cached)
+        assert all(a != b for a, b in pairwise(seen))  # each step changed the drawing

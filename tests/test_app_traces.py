@@ -445,3 +445,21 @@ async def test_a_key_waits_for_its_rows_only_briefly(store):
         await settle(pilot)
         assert not placeholders(widget_text(trace_list))
         assert " op 0300 " in widget_text(trace_list)
+
+
+async def test_rows_drawn_again_from_the_cache_are_as_drawn_afresh(store):
+    for t in range(1, 61):  # the slowest trace on screen, which scales the bars, varies
+        store.add_trace(t, f"op {t:02d}", start_ms=t, duration_ms=t * 10, spans=1)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        trace_list = app.screen.query_one(TraceList)
+        # Rows seen again on a screen whose slowest trace differs: their bars do too.
+        for keys in [(), ("pagedown", "pagedown"), ("G",), ("pageup", "pageup"), ("g",),
+                     ("s",)]:
+            await pilot.press(*keys)
+            await settle(pilot, 0.05)
+            cached = [list(trace_list.render_line(y)) for y in range(trace_list.size.height)]
+            trace_list._strips.clear()
+            fresh = [list(trace_list.render_line(y)) for y in range(trace_list.size.height)]
+            assert cached == fresh, keys

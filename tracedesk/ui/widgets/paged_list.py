@@ -31,6 +31,7 @@ MAX_PAGES = 30
 # the wait, the rows came in a second frame, which Textual's 60 fps pacing sends 17–33 ms
 # after the first.
 HOLD_SECONDS = 0.02
+MAX_CACHED_STRIPS = 2000
 
 DIM = Style(dim=True)
 CURSOR = Style(bgcolor="#264f78")
@@ -64,6 +65,8 @@ class PagedList(CursorView, Generic[T]):
         self._hold: ExitStack | None = None  # frames held until ``_awaited`` pages arrive
         self._hold_timer: Timer | None = None
         self._awaited: set[int] = set()
+        # Drawn rows by (id(item), look), as (item, strip): G/g and paging redraw every line.
+        self._strips: dict[tuple[int, tuple], tuple[T, Strip]] = {}
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -72,6 +75,11 @@ class PagedList(CursorView, Generic[T]):
 
     def render_row(self, item: T, width: int) -> Strip:
         raise NotImplementedError
+
+    def row_look(self, width: int) -> tuple:
+        """Everything besides the item that ``render_row`` draws from (a drawn row is kept
+        for each look: bars scaled to the rows on screen differ at the top and the end)."""
+        return (width,)
 
     # --- data -------------------------------------------------------------------------
 
@@ -82,6 +90,7 @@ class PagedList(CursorView, Generic[T]):
         self.generation = generation
         self._pages.clear()
         self._requested.clear()
+        self._strips.clear()
         self._release()  # the pages held for belong to the old data
         self.set_line_count(total + 1)
         if self.cursor >= total:  # the list shrank under the cursor
@@ -165,9 +174,20 @@ class PagedList(CursorView, Generic[T]):
             return Strip.blank(width)
         item = self.row(index)
         strip = (Strip([Segment(fit("  …", width), DIM)]) if item is None
-                 else self.render_row(item, width).adjust_cell_length(width))
+                 else self._row_strip(item, width))
         if index == self.cursor:
             strip = strip.apply_style(CURSOR)
+        return strip
+
+    def _row_strip(self, item: T, width: int) -> Strip:
+        key = (id(item), self.row_look(width))
+        cached = self._strips.get(key)
+        if cached is not None and cached[0] is item:  # the same item, not a newer one
+            return cached[1]
+        strip = self.render_row(item, width).adjust_cell_length(width)
+        if len(self._strips) >= MAX_CACHED_STRIPS:
+            self._strips.clear()
+        self._strips[key] = (item, strip)
         return strip
 
     # --- cursor -----------------------------------------------------------------------

@@ -37,6 +37,9 @@ class TraceList(PagedList[TraceSummary]):
             f"{'start':<12} {fit('service', service)} {fit('root span', name)} "
             f"{'duration':>8} {'':10} {'spans':>6} {'':2}{fit('services', services)}", HEADER)])
 
+    def row_look(self, width: int) -> tuple:
+        return width, self._slowest_visible()
+
     def render_row(self, t: TraceSummary, width: int) -> Strip:
         service, name, services = self._columns(width)
         slowest = self._slowest_visible()
