@@ -32,7 +32,10 @@ from tracedesk.ui.widgets.status_bar import StatusBar
 from tracedesk.ui.widgets.waterfall import Waterfall
 
 WIDE_LAYOUT_COLUMNS = 150  # from this width the details sit beside the waterfall
-DETAILS_DELAY_SECONDS = 0.03  # holding j redraws the waterfall, not the details each row
+# Holding j (keys repeat every 30–40 ms) redraws the waterfall, not the details each row:
+# a details rebuild lays the screen out (~5 ms), and the next key's frame then waited for
+# Textual's 60 fps pacing too (16 ms a key at 30 repeats a second, 1.3 ms without).
+DETAILS_DELAY_SECONDS = 0.06
 
 
 @dataclass(frozen=True)
