@@ -384,7 +384,18 @@ async def test_folds_and_jumps_redraw_the_rows_and_the_scroll_range(store):
         await pilot.pause()
         assert waterfall.max_scroll_y == 125 - height and "step 3.40" in screen_rows(app)[-1]
 
-        await pilot.press("g", "space")  # fold the root: one row, no scrollbar
+        await pilot.press("g", "j", "space", "j", "space")  # fold stage 1, then stage 2
+        await pilot.pause()
+        shown = screen_rows(app)
+        assert "batch" in shown[0] and "stage 1" in shown[1] and "+40" in shown[1]
+        assert "stage 2" in shown[2] and "+40" in shown[2] and "stage 3" in shown[3]
+        await pilot.press("plus", "G", "p", "space")  # fold stage 3 from the bottom
+        await pilot.pause()
+        shown = screen_rows(app)  # the view scrolled back: the tree ends sooner
+        assert "stage 3" in shown[-1] and "+40" in shown[-1] and "step 2.40" in shown[-2]
+        assert waterfall.scroll_offset.y == waterfall.max_scroll_y == 85 - height
+
+        await pilot.press("plus", "g", "space")  # fold the root: one row, no scrollbar
         await pilot.pause()
         shown = screen_rows(app)
         assert "+123" in shown[0] and not any(line.strip() for line in shown[1:])

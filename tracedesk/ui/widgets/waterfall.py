@@ -139,15 +139,21 @@ class Waterfall(CursorView):
                         else self._all_rows, keep)
 
     def _show_rows(self, rows: list[WaterfallRow], keep: str | None,
-                   at: int | None = None) -> None:
-        """Show ``rows`` with the cursor on ``keep`` (found at ``at``, when known)."""
+                   toggled: int | None = None) -> None:
+        """Show ``rows`` with the cursor on ``keep``; ``toggled``: keep's index, a row just
+        folded or unfolded (only it and the rows below it changed)."""
         self.rows = rows
         # Every row unfolded: row indexes are the tree order's positions.
         self._index_of = self._position if rows is self._all_rows else None
         self.set_line_count(len(self.rows) + 1)
-        if at is None:
-            at = self._index.get(keep, min(self.cursor, len(self.rows) - 1)) if keep else 0
-        self.cursor = max(at, 0)
+        if toggled is not None:
+            self.cursor = toggled
+            # The header and the rows above keep their lines: folding mid-screen repaints
+            # half of it. (Were the view to scroll, Textual repaints all of it.)
+            self.refresh_lines(toggled + 1, self.size.height)
+            return
+        index = self._index.get(keep, min(self.cursor, len(self.rows) - 1)) if keep else 0
+        self.cursor = max(index, 0)
         self.refresh()
 
     @property
@@ -401,7 +407,7 @@ class Waterfall(CursorView):
         if row.collapsed:
             self.collapsed.discard(row.span_id)
             if not self.collapsed:  # all unfolded again: the rows made with the tree
-                self._show_rows(self._all_rows, row.span_id)
+                self._show_rows(self._all_rows, row.span_id, index)
                 return
             rows[index] = opened = replace(row, collapsed=False)
             rows[index + 1:index + 1] = flatten_below(tree, opened, self.collapsed)
