@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app_support import BASE, RECEIVER, settle
+from app_support import BASE, RECEIVER, settle, widget_text
 from opentelemetry.proto.trace.v1 import trace_pb2
 from otlp_builders import make_span
 from textual.widgets import DataTable
@@ -13,6 +13,7 @@ from tracedesk.ui.app import make_app
 from tracedesk.ui.screens.services import ServicesScreen
 from tracedesk.ui.screens.traces import TracesScreen, service_query
 from tracedesk.ui.screenshots import seed_demo_database
+from tracedesk.ui.widgets.trace_list import TraceList
 
 
 def table_rows(app) -> list[str]:
@@ -106,3 +107,27 @@ async def test_new_calls_appear_while_the_graph_is_shown(store, monkeypatch):
         await settle(pilot, 0.5)
         calls = [row.split(" | ")[0] for row in table_rows(app)]
         assert any(call.endswith("└─ stock") for call in calls), calls
+
+
+async def test_a_long_read_does_not_hold_up_the_list_pages(store):
+    for t in range(1, 501):  # pages of 200: the middle one is read only when shown
+        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        with app.data._long_lock:  # a long read (another service graph, say) is under way
+            await pilot.press("4")
+            await pilot.pause(0.2)
+            banner = str(app.screen.query_one("#services-banner").render())
+            assert "service graph" not in banner  # the graph waits for its turn ...
+            await pilot.press("1")
+            trace_list = app.screen.query_one(TraceList)
+            for _ in range(14):
+                await pilot.press("pagedown")
+            await pilot.pause(0.3)
+            shown = widget_text(trace_list)  # ... but the list's pages do not
+            assert " op 0300 " in shown and "…" not in shown
+        await pilot.press("4")
+        await settle(pilot)
+        banner = str(app.screen.query_one("#services-banner").render())
+        assert "service graph" in banner

@@ -133,8 +133,11 @@ class Parts:
     shows: list[tuple[float, float, type, Any]] = field(default_factory=list)
 
     def attach(self, app: TracedeskApp) -> None:
-        original = app.data.read
+        app.data.read = self._timed_read(app.data.read)  # type: ignore[method-assign]
+        app.data.read_long = self._timed_read(app.data.read_long)  # type: ignore[method-assign]
 
+    def _timed_read(self, original: Callable[[Callable[[Any], Any]], Any]
+                    ) -> Callable[[Callable[[Any], Any]], Any]:
         def read(query: Callable[[Any], Any]) -> Any:
             try:
                 group = get_current_worker().group
@@ -146,7 +149,7 @@ class Parts:
             finally:
                 self.reads.append((started, time.perf_counter(), group))
 
-        app.data.read = read  # type: ignore[method-assign]
+        return read
 
     @contextmanager
     def timing_shows(self) -> Iterator[None]:

@@ -13,19 +13,30 @@ T = TypeVar("T")
 
 
 class DataSource:
-    """Runs reader calls one at a time; call it only from worker threads."""
+    """Runs reader calls one at a time per kind (short or long); call it only from worker
+    threads."""
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self._reader = Reader(db_path)
         self._lock = threading.Lock()
-        # Its own connection: the event loop polls it and must never wait behind a worker's
-        # long read (a service graph's window, say) holding the shared one.
+        # Reads that take a while (a service graph's window, a 10,000-span trace) have a
+        # connection of their own: a list's page or the status line's totals never wait
+        # a quarter of a second behind one.
+        self._long_reader = Reader(db_path)
+        self._long_lock = threading.Lock()
+        # Its own connection: the event loop polls it and must never wait behind a worker.
         self._version = Reader(db_path)
 
     def read(self, query: Callable[[Reader], T]) -> T:
+        """A quick read: a page of rows, a count, one span."""
         with self._lock:
             return query(self._reader)
+
+    def read_long(self, query: Callable[[Reader], T]) -> T:
+        """A read that may take a while: a whole trace, a window of spans or points."""
+        with self._long_lock:
+            return query(self._long_reader)
 
     def data_version(self) -> int:
         """Microseconds, on a connection of its own: fine on the event loop."""
@@ -35,3 +46,5 @@ class DataSource:
         self._version.close()
         with self._lock:
             self._reader.close()
+        with self._long_lock:
+            self._long_reader.close()

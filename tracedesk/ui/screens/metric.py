@@ -194,7 +194,7 @@ class MetricScreen(ThrottledScreen):
             return (newest, metric_streams(reader, name, since, newest, CHART_STEPS),
                     exemplars(reader, name, since))
 
-        newest, streams, found = self.app.data.read(query)
+        newest, streams, found = self.app.data.read_long(query)
         since, end = newest - window_ns, newest + 1
         # Less data than the window: the charts span the data rather than mostly blanks.
         start = max(since, min((s.points[0].time_unix_nano for s in streams if s.points),

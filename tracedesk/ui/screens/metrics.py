@@ -178,7 +178,7 @@ class MetricsScreen(ThrottledScreen, FilterScreen):
             cache.update(reader)
             return stream_rows(cache)
 
-        rows = self.app.data.read(query)
+        rows = self.app.data.read_long(query)
         self.app.call_from_thread(self._show, cache, rows)
 
     def _show(self, cache: StreamCache, rows: list[StreamRow]) -> None:

@@ -109,7 +109,7 @@ class RedScreen(Screen):
 
         # One pass over the service's spans of the window (read through the block ranges
         # of start times, store.span_blocks), the operation's picked out of them.
-        service = self.app.data.read(
+        service = self.app.data.read_long(
             lambda reader: reader.span_samples(start, end, span.service_name))
         op_series = red_series(
             [s for s in service if s[1] == span.name and s[2] == span.kind], start, end, step,

@@ -106,7 +106,7 @@ class ServicesScreen(ThrottledScreen):
             return end, reader.graph_spans(end - window_ns - PAIRING_MARGIN_NS,
                                            end + PAIRING_MARGIN_NS)
 
-        end, spans = self.app.data.read(query)
+        end, spans = self.app.data.read_long(query)
         graph = service_graph(spans, observed_start(spans, end - window_ns, end), end)
         self.app.call_from_thread(self._show, _Computed(graph, len(spans),
                                                         self.app.clock() - started))

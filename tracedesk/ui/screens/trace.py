@@ -116,7 +116,7 @@ class TraceScreen(Screen):
             return _Loaded(summary, build_tree(spans), trace_logs(reader, self.trace_id),
                            version, self._matched(reader, spans))
 
-        loaded = self.app.data.read(query)
+        loaded = self.app.data.read_long(query)
         if loaded is not None:
             self.app.call_from_thread(self._show, loaded)
         elif seen is None:
@@ -282,7 +282,7 @@ class TraceScreen(Screen):
         """Write the trace as OTLP JSON to ``trace-<16 hex>.json`` in the current directory."""
         path = Path.cwd() / f"trace-{self.trace_id[:16]}.json"
         try:
-            exported = self.app.data.read(lambda reader: export_trace(reader, self.trace_id))
+            exported = self.app.data.read_long(lambda reader: export_trace(reader, self.trace_id))
             write_file(path, exported.data)
         except TransferError as exc:
             self.app.call_from_thread(self.notify, f"Export failed: {exc}",
