@@ -233,7 +233,6 @@ class Reader:
             out.append(new(GraphSpan, (*row[:8], *attrs, links)))
         return out
 
-
     def _spans_in_window(self, select: str, where: str, args: list[Any], start_ns: int,
                          end_ns: int) -> Iterator[tuple]:
         """Rows of ``select`` for spans starting in ``[start_ns, end_ns)`` that also meet
