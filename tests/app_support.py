@@ -54,6 +54,24 @@ class Store:
         self.add_spans({service: rows})
 
 
+# Row 200 of a list of PAGED_TRACES: the first row of the list's second page, which is
+# neither the first page nor the last (both read ahead), so it is read only when shown.
+PAGED_TRACES = 500
+SECOND_PAGE_ROW = " op 0300 "
+
+
+def add_paged_traces(store: Store) -> None:
+    """PAGED_TRACES one-span traces, "op 0001" the oldest: newest first, row 200 is op 0300."""
+    for t in range(1, PAGED_TRACES + 1):
+        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+
+
+async def page_into_second_page(pilot) -> None:
+    """Page down screenful by screenful until the list (20 lines high) shows row 200."""
+    for _ in range(14):
+        await pilot.press("pagedown")
+
+
 async def settle(pilot, seconds: float = 0.3) -> None:
     """Let polls fire and every worker finish, then let their results be drawn."""
     await pilot.pause(seconds)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
-from app_support import BASE, RECEIVER, settle, widget_text
+from app_support import (
+    BASE,
+    RECEIVER,
+    SECOND_PAGE_ROW,
+    add_paged_traces,
+    page_into_second_page,
+    settle,
+    widget_text,
+)
 from opentelemetry.proto.trace.v1 import trace_pb2
 from otlp_builders import make_span
 from textual.widgets import DataTable
@@ -110,8 +118,7 @@ async def test_new_calls_appear_while_the_graph_is_shown(store, monkeypatch):
 
 
 async def test_a_long_read_does_not_hold_up_the_list_pages(store):
-    for t in range(1, 501):  # pages of 200: the middle one is read only when shown
-        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+    add_paged_traces(store)
     app = make_app(store.path, RECEIVER, poll_seconds=0.05)
     async with app.run_test(size=(120, 20)) as pilot:
         await settle(pilot)
@@ -122,11 +129,10 @@ async def test_a_long_read_does_not_hold_up_the_list_pages(store):
             assert "service graph" not in banner  # the graph waits for its turn ...
             await pilot.press("1")
             trace_list = app.screen.query_one(TraceList)
-            for _ in range(14):
-                await pilot.press("pagedown")
+            await page_into_second_page(pilot)
             await pilot.pause(0.3)
             shown = widget_text(trace_list)  # ... but the list's pages do not
-            assert " op 0300 " in shown and "…" not in shown
+            assert SECOND_PAGE_ROW in shown and "…" not in shown
         await pilot.press("4")
         await settle(pilot)
         banner = str(app.screen.query_one("#services-banner").render())

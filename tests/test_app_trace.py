@@ -440,7 +440,7 @@ async def test_rows_drawn_again_from_the_cache_are_as_drawn_afresh(store):
             await pilot.press(*keys)
             await settle(pilot, 0.05)
             cached = drawn()
-            waterfall._strips.clear()
+            waterfall.strips.clear()
             assert cached == drawn(), keys
             seen.append(cached)
         assert all(a != b for a, b in pairwise(seen))  # each step changed the drawing

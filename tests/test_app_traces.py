@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from app_support import BASE, RECEIVER, settle, widget_text
+from app_support import (
+    BASE,
+    RECEIVER,
+    SECOND_PAGE_ROW,
+    add_paged_traces,
+    page_into_second_page,
+    settle,
+    widget_text,
+)
 from otlp_builders import make_span
 
 from tracedesk.ui.app import make_app
@@ -102,8 +110,7 @@ async def test_hostile_names_are_shown_literally_and_do_nothing(store):
 
 
 async def test_paging_through_many_traces(store):
-    for t in range(1, 501):
-        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+    add_paged_traces(store)
     app = make_app(store.path, RECEIVER, poll_seconds=0.05)
     async with app.run_test(size=(120, 20)) as pilot:
         await settle(pilot)
@@ -407,8 +414,7 @@ def placeholders(text: str) -> int:
 
 async def test_paging_onto_rows_not_read_yet_draws_them_in_its_first_frame(store, monkeypatch):
     monkeypatch.setattr(paged_list, "HOLD_SECONDS", 5.0)  # however slow the machine
-    for t in range(1, 501):  # pages of 200: the first and the last are read ahead
-        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+    add_paged_traces(store)
     app = make_app(store.path, RECEIVER, poll_seconds=0.05)
     async with app.run_test(size=(120, 20)) as pilot:
         await settle(pilot)
@@ -421,30 +427,27 @@ async def test_paging_onto_rows_not_read_yet_draws_them_in_its_first_frame(store
             frames.append(widget_text(trace_list))
 
         app._display = recording
-        for _ in range(14):  # screenful by screenful into the second page
-            await pilot.press("pagedown")
+        await page_into_second_page(pilot)
         await settle(pilot)
         assert trace_list.scroll_offset.y + trace_list.size.height > 200  # page 1 shown
         assert frames and not any(placeholders(frame) for frame in frames)
-        assert " op 0300 " in widget_text(trace_list)  # row 200
+        assert SECOND_PAGE_ROW in widget_text(trace_list)
 
 
 async def test_a_key_waits_for_its_rows_only_briefly(store):
-    for t in range(1, 501):  # pages of 200: the first and the last are read ahead
-        store.add_trace(t, f"op {t:04d}", start_ms=t, spans=1)
+    add_paged_traces(store)
     app = make_app(store.path, RECEIVER, poll_seconds=0.05)
     async with app.run_test(size=(120, 20)) as pilot:
         await settle(pilot)
         trace_list = app.screen.query_one(TraceList)
         with app.data._lock:  # the page cannot be read: the frame goes out without it
-            for _ in range(14):
-                await pilot.press("pagedown")
+            await page_into_second_page(pilot)
             await pilot.pause(0.2)
             assert placeholders(widget_text(trace_list)) > 0
             assert not app._batch_count  # frames are not held any more
         await settle(pilot)
         assert not placeholders(widget_text(trace_list))
-        assert " op 0300 " in widget_text(trace_list)
+        assert SECOND_PAGE_ROW in widget_text(trace_list)
 
 
 async def test_rows_drawn_again_from_the_cache_are_as_drawn_afresh(store):
@@ -460,6 +463,6 @@ async def test_rows_drawn_again_from_the_cache_are_as_drawn_afresh(store):
             await pilot.press(*keys)
             await settle(pilot, 0.05)
             cached = [list(trace_list.render_line(y)) for y in range(trace_list.size.height)]
-            trace_list._strips.clear()
+            trace_list.strips.clear()
             fresh = [list(trace_list.render_line(y)) for y in range(trace_list.size.height)]
             assert cached == fresh, keys

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracedesk.analysis.critical_path import last_ending_root
+from tracedesk.analysis.folding import fold, unfold
 from tracedesk.analysis.time_axis import bar, event_positions, format_duration, ruler
 from tracedesk.analysis.waterfall import (
     SpanTree,
@@ -449,6 +450,29 @@ def test_unfolding_one_span_gives_the_rows_a_full_flatten_would():
             assert below == full[index + 1:index + 1 + len(below)]
             after = full[index + 1 + len(below):]
             assert not after or after[0].depth <= row.depth
+
+
+def test_folding_in_place_gives_the_rows_a_full_flatten_would():
+    """Any sequence of folds and unfolds of visible spans leaves the rows flatten() makes
+    for the spans folded at that point."""
+    rng = random.Random(11)
+    spans = [span("s0", "", 0, 100), span("r1", "", 50, 60)]  # two roots
+    for n in range(1, 200):
+        spans.append(span(f"s{n}", f"s{rng.randrange(n)}", n, n + 5))
+    tree = build_tree(spans)
+    position = {row.span_id: i for i, row in enumerate(flatten(tree))}
+    collapsed: set[str] = set()
+    rows = flatten(tree)
+    for _ in range(300):
+        index = rng.choice([i for i, row in enumerate(rows) if row.has_children])
+        row = rows[index]
+        if row.collapsed:
+            collapsed.discard(row.span_id)
+            unfold(tree, rows, index, collapsed)
+        else:
+            collapsed.add(row.span_id)
+            fold(rows, index, position)
+        assert rows == flatten(tree, collapsed)
 
 
 def test_a_zoomed_ruler_counts_from_the_trace_start() -> None:

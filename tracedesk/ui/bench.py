@@ -224,7 +224,7 @@ def _render_ms(widget: PagedList[Any] | Waterfall) -> float:
     the strips it keeps of rows drawn before are dropped each time."""
     samples = []
     for _ in range(20):
-        widget._strips.clear()
+        widget.strips.clear()
         started = time.perf_counter()
         for y in range(widget.size.height):
             widget.render_line(y)

@@ -24,6 +24,7 @@ from textual.timer import Timer
 
 from tracedesk.ui.text import fit
 from tracedesk.ui.widgets.cursor_view import CursorView
+from tracedesk.ui.widgets.strip_cache import StripCache
 
 PAGE_SIZE = 200
 MAX_PAGES = 30
@@ -31,7 +32,6 @@ MAX_PAGES = 30
 # the wait, the rows came in a second frame, which Textual's 60 fps pacing sends 17–33 ms
 # after the first.
 HOLD_SECONDS = 0.02
-MAX_CACHED_STRIPS = 2000
 
 DIM = Style(dim=True)
 CURSOR = Style(bgcolor="#264f78")
@@ -65,8 +65,7 @@ class PagedList(CursorView, Generic[T]):
         self._hold: ExitStack | None = None  # frames held until ``_awaited`` pages arrive
         self._hold_timer: Timer | None = None
         self._awaited: set[int] = set()
-        # Drawn rows by (id(item), look), as (item, strip): G/g and paging redraw every line.
-        self._strips: dict[tuple[int, tuple], tuple[T, Strip]] = {}
+        self.strips = StripCache()  # G/g and paging redraw every line
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -90,7 +89,7 @@ class PagedList(CursorView, Generic[T]):
         self.generation = generation
         self._pages.clear()
         self._requested.clear()
-        self._strips.clear()
+        self.strips.clear()
         self._release()  # the pages held for belong to the old data
         self.set_line_count(total + 1)
         if self.cursor >= total:  # the list shrank under the cursor
@@ -180,14 +179,11 @@ class PagedList(CursorView, Generic[T]):
         return strip
 
     def _row_strip(self, item: T, width: int) -> Strip:
-        key = (id(item), self.row_look(width))
-        cached = self._strips.get(key)
-        if cached is not None and cached[0] is item:  # the same item, not a newer one
-            return cached[1]
-        strip = self.render_row(item, width).adjust_cell_length(width)
-        if len(self._strips) >= MAX_CACHED_STRIPS:
-            self._strips.clear()
-        self._strips[key] = (item, strip)
+        look = self.row_look(width)
+        strip = self.strips.get(item, look)
+        if strip is None:
+            strip = self.strips.put(item, self.render_row(item, width).adjust_cell_length(width),
+                                    look)
         return strip
 
     # --- cursor -----------------------------------------------------------------------

@@ -7,9 +7,7 @@ draws only the lines on screen, so a 10,000-span trace costs what 40 rows cost.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import replace
 from itertools import groupby
 from operator import itemgetter
 
@@ -20,6 +18,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.strip import Strip
 
+from tracedesk.analysis.folding import fold, unfold
 from tracedesk.analysis.time_axis import bar, event_positions, format_duration, ruler
 from tracedesk.analysis.waterfall import (
     SpanTree,
@@ -27,16 +26,15 @@ from tracedesk.analysis.waterfall import (
     critical_path,
     critical_segments,
     flatten,
-    flatten_below,
     tree_prefix,
 )
 from tracedesk.model import StatusCode
 from tracedesk.store.log_queries import severity_floor
 from tracedesk.ui.text import clean, fit, service_colour
 from tracedesk.ui.widgets.cursor_view import CursorView
+from tracedesk.ui.widgets.strip_cache import StripCache
 
 DURATION_WIDTH = 9
-MAX_CACHED_STRIPS = 2000
 EXPANDED, COLLAPSED, LEAF = "▾ ", "▸ ", "  "
 EVENT_MARK = "◆"
 LOG_MARK = "≡"  # the span wrote log records
@@ -109,9 +107,7 @@ class Waterfall(CursorView):
         self.log_levels: dict[str, int] = {}  # span id -> highest severity of its logs
         self._find_tree: SpanTree | None = None  # the tree _find_cache was folded from
         self._find_cache: dict[str, str] = {}
-        # Drawn rows by id(row), as (row, strip): valid while what _look() returns is.
-        self._strips: dict[int, tuple[WaterfallRow, Strip]] = {}
-        self._strips_look: tuple = ()
+        self.strips = StripCache()  # drawn rows, valid while what _look() returns is
 
     # --- data -------------------------------------------------------------------------
 
@@ -266,14 +262,10 @@ class Waterfall(CursorView):
                    view_start: int, view_end: int) -> Strip:
         """The row's line, drawn once: a jump or a fold redraws the whole view, and most
         of its rows were drawn before (rows are kept across folds, a folded one is new)."""
-        look = self._look(width)
-        if len(look) != len(self._strips_look) or any(
-                a is not b for a, b in zip(look, self._strips_look, strict=True)):
-            self._strips.clear()  # by identity: the sets and dicts are replaced, not changed
-            self._strips_look = look
-        cached = self._strips.get(id(row))
-        if cached is not None and cached[0] is row:
-            return cached[1]
+        self.strips.keep_for(self._look(width))
+        cached = self.strips.get(row)
+        if cached is not None:
+            return cached
         duration = format_duration(row.span.duration_ns).rjust(DURATION_WIDTH - 1) + " "
         cells = self._name_cell(row, name_width)
         if cells[-1].style is None:  # the gap before the duration: one segment with it
@@ -281,11 +273,7 @@ class Waterfall(CursorView):
         else:
             cells.append(Segment(duration))
         strip = Strip([*cells, *self._bar_cells(row, view_start, view_end, bar_width)])
-        strip = strip.adjust_cell_length(width)
-        if len(self._strips) >= MAX_CACHED_STRIPS:
-            self._strips.clear()
-        self._strips[id(row)] = (row, strip)
-        return strip
+        return self.strips.put(row, strip.adjust_cell_length(width))
 
     def set_log_levels(self, levels: dict[str, int]) -> None:
         """Mark the rows of spans that wrote logs (error-level ones stand out)."""
@@ -409,17 +397,10 @@ class Waterfall(CursorView):
             if not self.collapsed:  # all unfolded again: the rows made with the tree
                 self._show_rows(self._all_rows, row.span_id, index)
                 return
-            rows[index] = opened = replace(row, collapsed=False)
-            rows[index + 1:index + 1] = flatten_below(tree, opened, self.collapsed)
+            unfold(tree, rows, index, self.collapsed)
         else:
             self.collapsed.add(row.span_id)
-            # The visible rows are in tree order, and the subtree ends at the tree order
-            # position of its last descendant: found by bisection, not a walk of its rows.
-            position = self._position
-            end = bisect_right(rows, position[row.span_id] + row.child_count, index + 1,
-                               key=lambda r: position[r.span.span_id])
-            del rows[index + 1:end]
-            rows[index] = replace(row, collapsed=True)
+            fold(rows, index, self._position)
         self._show_rows(rows, row.span_id, index)
 
     def action_collapse_or_parent(self) -> None:
