@@ -106,7 +106,7 @@ def test_spans_written_without_blocks_are_still_found(db):
         "INSERT INTO spans SELECT 'ab' || trace_id, span_id, parent_span_id, 'direct', kind, "
         "service_name, start_time_unix_nano, end_time_unix_nano, duration_ns, status_code, "
         "status_message, attributes, events, links, raw, resource_id, scope_name, "
-        "scope_version, trace_state, flags FROM spans")
+        "scope_version, trace_state, flags, trace_ref FROM spans")
     writer.close()
     assert windowed(db, at(-1), at(1)) == {("first", BASE), ("direct", BASE)}
 

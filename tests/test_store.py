@@ -13,10 +13,16 @@ from otlp_builders import logs_request, make_span, traces_request
 from tracedesk.otlp import ResourceTable, Signal, decode
 from tracedesk.store.log_queries import LogFilter, log_count, log_page
 from tracedesk.store.paging import nearer_end
-from tracedesk.store.reader import Reader, TraceFilter, TraceOrder
+from tracedesk.store.reader import (
+    SPAN_OF_TRACE,
+    SPANS_OF_TRACE,
+    Reader,
+    TraceFilter,
+    TraceOrder,
+)
 from tracedesk.store.retention import Retention, RetentionLimits
 from tracedesk.store.schema import SCHEMA_VERSION, SchemaError, connect
-from tracedesk.store.writer import Writer
+from tracedesk.store.writer import STORED_SPANS, Writer
 
 BASE = time.time_ns()
 
@@ -302,8 +308,8 @@ def test_a_version_2_database_keeps_its_spans_and_can_defer(tmp_path):
     assert writer.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert writer.conn.execute("SELECT name, attributes, raw FROM spans").fetchall() == [
         ("GET /", '{"k":1}', None)]
-    with pytest.raises(sqlite3.IntegrityError):  # still unique on (trace_id, span_id)
-        writer.conn.execute("INSERT INTO spans SELECT * FROM spans")
+    # It has no traces row (written by hand): its trace number is none of the writer's.
+    assert writer.conn.execute("SELECT trace_ref FROM spans").fetchall() == [(0,)]
     writer.close()
 
 
@@ -329,6 +335,10 @@ def test_sequence_numbers_continue_above_another_writers(tmp_path):
         write(writer, {"svc": [make_span(n, 1, base_ns=BASE)]})
     seqs = [trace_row(first, n)["seq"] for n in range(1, 5)]
     assert seqs == sorted(seqs) and len(set(seqs)) == 4
+    # Nor do two traces share a number, which their spans are found by.
+    refs = [trace_row(first, n)["trace_ref"] for n in range(1, 5)]
+    assert refs == sorted(refs) and len(set(refs)) == 4
+    assert [len(Reader(tmp_path / "s.db").spans(trace_id_hex(n))) for n in range(1, 5)] == [1] * 4
     first.close()
     second.close()
 
@@ -378,3 +388,57 @@ def test_the_attribute_index_follows_replaced_evicted_and_cleared_spans(tmp_path
 
 def trace_id_hex(n: int) -> str:
     return n.to_bytes(16, "big").hex()
+
+
+def test_a_version_5_database_numbers_its_traces_and_keeps_its_span_rowids(tmp_path):
+    from tracedesk.store.schema import MIGRATIONS, _statements
+
+    path = tmp_path / "v5.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:5]:
+        for statement in _statements(script):
+            old.execute(statement)
+    old.execute("PRAGMA user_version = 5")
+    old.close()
+    # Spans as schema 5 stored them, the unique index beside them, with a gap in the
+    # rowids (an evicted trace): the attribute index and the blocks refer to these rowids.
+    conn = sqlite3.connect(path, isolation_level=None)
+    for seq, (tid, rowids) in enumerate(((7, (1, 2)), (3, (5, 6, 9))), start=1):
+        trace_id = trace_id_hex(tid)
+        conn.execute("INSERT INTO traces VALUES (?, 0, 1, 1, 'svc', 'root', ?, 1, ?, 0, "
+                     "'[\"svc\"]', ?)", (trace_id, f"{rowids[0]:016x}", len(rowids), seq))
+        for rowid in rowids:
+            parent = "" if rowid == rowids[0] else f"{rowids[0]:016x}"
+            conn.execute("INSERT INTO spans (rowid, trace_id, span_id, parent_span_id, name, "
+                         "kind, service_name, start_time_unix_nano, end_time_unix_nano, "
+                         "duration_ns, status_code, status_message, attributes, events, links, "
+                         "resource_id, scope_name, scope_version, trace_state, flags) VALUES "
+                         "(?, ?, ?, ?, ?, 1, 'svc', ?, ?, 1, 0, '', '{}', '[]', '[]', 1, '', "
+                         "'', '', 0)", (rowid, trace_id, f"{rowid:016x}", parent,
+                                        f"span{rowid}", rowid, rowid + 1))
+    conn.close()
+
+    writer = Writer(path)
+    c = writer.conn
+    assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    # Traces are numbered in the order they changed; each span carries its trace's number.
+    assert c.execute("SELECT trace_id, trace_ref FROM traces ORDER BY seq").fetchall() == [
+        (trace_id_hex(7), 1), (trace_id_hex(3), 2)]
+    assert c.execute("SELECT rowid, name, trace_ref FROM spans ORDER BY rowid").fetchall() == [
+        (1, "span1", 1), (2, "span2", 1), (5, "span5", 2), (6, "span6", 2), (9, "span9", 2)]
+    # A new trace is numbered above them; a span sent again still replaces its copy.
+    write(writer, {"svc": [make_span(11, 1, base_ns=BASE)]})
+    assert trace_row(writer, 11)["trace_ref"] == 3
+    writer.close()
+    reader = Reader(path)
+    assert [s.name for s in reader.spans(trace_id_hex(3))] == ["span5", "span6", "span9"]
+    assert reader.span(trace_id_hex(7), f"{2:016x}").name == "span2"
+    reader.close()
+
+
+def test_the_spans_of_a_trace_are_read_through_the_trace_number_index(writer):
+    """Finding a trace's spans reads its entries of spans_by_trace, not the whole table."""
+    for sql, args in ((SPANS_OF_TRACE, ("a",)), (SPAN_OF_TRACE, ("a", "b")),
+                      (STORED_SPANS, ("[]",))):
+        plan = " ".join(row[-1] for row in writer.conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+        assert "INDEX spans_by_trace (trace_ref=?" in plan, plan

@@ -83,9 +83,10 @@ def resource_rows(path: Path, tid: str) -> list[tuple]:
 def trace_row(path: Path, tid: str) -> tuple:
     conn = connect(path, readonly=True)
     try:
-        return conn.execute("SELECT * FROM traces WHERE trace_id = ?", (tid,)).fetchone()[:-1]
+        # All but seq and trace_ref, which each database numbers on its own.
+        return conn.execute("SELECT * FROM traces WHERE trace_id = ?", (tid,)).fetchone()[:-2]
     finally:
-        conn.close()  # all but seq, which counts changes per database
+        conn.close()
 
 
 def richest_trace(path: Path) -> str:

@@ -1,7 +1,7 @@
 """Queries compiled to SQL: one boolean expression over a ``traces`` row.
 
 A spanset becomes a correlated ``EXISTS`` over the trace's spans (served by the spans'
-unique ``(trace_id, span_id)`` index), so listing the newest matching traces walks the
+``(trace_ref, span_id)`` index), so listing the newest matching traces walks the
 traces index newest first and stops once a page is full. ``&&`` and ``||`` between
 spansets are SQL's ``AND`` and ``OR``.
 
@@ -121,7 +121,7 @@ def _query(query: Query, builder: _Builder) -> str:
 
 
 def _spans_exist(condition: str) -> str:
-    return (f"EXISTS (SELECT 1 FROM spans AS s WHERE s.trace_id = traces.trace_id "
+    return (f"EXISTS (SELECT 1 FROM spans AS s WHERE s.trace_ref = traces.trace_ref "
             f"AND {condition})")
 
 

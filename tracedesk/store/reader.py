@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
@@ -21,7 +22,7 @@ from tracedesk.analysis.service_graph import GraphSpan
 from tracedesk.analysis.span_metrics import SpanSample
 from tracedesk.model import Span, TraceSummary
 from tracedesk.store.paging import nearer_end, reversed_order
-from tracedesk.store.schema import connect
+from tracedesk.store.schema import SCHEMA_VERSION, connect
 from tracedesk.store.span_blocks import window_ranges
 
 TRACE_FIELDS = ("trace_id, start_time_unix_nano, end_time_unix_nano, root_service_name, "
@@ -31,6 +32,11 @@ SPAN_FIELDS = ("trace_id, span_id, parent_span_id, name, kind, service_name, "
                "coalesce(attributes, span_attributes(raw)), coalesce(events, span_events(raw)), "
                "coalesce(links, span_links(raw)), resource_id, scope_name, scope_version, "
                "trace_state, flags")
+# The spans of a trace are found by its number, trace_ref (see schema 6).
+SPANS_OF_TRACE = (f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_ref = "
+                  "(SELECT trace_ref FROM traces WHERE trace_id = ?) ORDER BY start_time_unix_nano")
+SPAN_OF_TRACE = (f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_ref = "
+                 "(SELECT trace_ref FROM traces WHERE trace_id = ?) AND span_id = ?")
 
 
 _START, _DURATION = "start_time_unix_nano", "duration_ns"
@@ -88,13 +94,30 @@ class RowCounts:
 
 
 
+def _migrated(path: Path) -> Path:
+    """The path, once its schema is this tracedesk's: an empty database is created so that
+    there is something to read, and an older one is migrated (the queries need its
+    columns). A file that cannot be written is read as it is."""
+    if path.exists():
+        try:
+            with closing(connect(path, readonly=True)) as conn:
+                if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+                    return path
+        except sqlite3.Error:
+            return path  # not a database: reading it says so
+    try:
+        connect(path).close()
+    except (sqlite3.Error, OSError):
+        if not path.exists():
+            raise
+    return path
+
+
 class Reader:
     def __init__(self, path: Path | str) -> None:
         path = Path(path)
-        if not path.exists():
-            connect(path).close()  # create an empty database so there is something to read
+        self.conn: sqlite3.Connection = connect(_migrated(path), readonly=True)
         self.path = path
-        self.conn: sqlite3.Connection = connect(path, readonly=True)
 
     def close(self) -> None:
         self.conn.close()
@@ -135,9 +158,7 @@ class Reader:
         return _summary(row) if row else None
 
     def spans(self, trace_id: str) -> list[Span]:
-        rows = self.conn.execute(
-            f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_id = ? ORDER BY start_time_unix_nano",
-            (trace_id,))
+        rows = self.conn.execute(SPANS_OF_TRACE, (trace_id,))
         return [_span(r) for r in rows]
 
     def resource(self, resource_id: int) -> dict[str, Any]:
@@ -147,9 +168,7 @@ class Reader:
         return orjson.loads(row[0]) if row else {}
 
     def span(self, trace_id: str, span_id: str) -> Span | None:
-        row = self.conn.execute(
-            f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_id = ? AND span_id = ?",
-            (trace_id, span_id)).fetchone()
+        row = self.conn.execute(SPAN_OF_TRACE, (trace_id, span_id)).fetchone()
         return _span(row) if row else None
 
     def position(self, trace: TraceSummary, order: TraceOrder = TraceOrder.NEWEST,

@@ -76,8 +76,13 @@ class Retention:
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            forget_traces(c, ids)  # before the spans go: it needs their text
-            for table in ("spans", "logs", "traces"):
+            refs = json_ids(str(ref) for (ref,) in c.execute(
+                "SELECT trace_ref FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))",
+                (ids,)))
+            forget_traces(c, refs)  # before the spans go: it needs their text
+            c.execute("DELETE FROM spans WHERE trace_ref IN (SELECT value FROM json_each(?))",
+                      (refs,))
+            for table in ("logs", "traces"):
                 c.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT value FROM json_each(?))",
                           (ids,))
             prune_blocks(c)

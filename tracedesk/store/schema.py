@@ -177,6 +177,56 @@ MIGRATIONS: list[str] = [
         SELECT min(rowid), max(rowid), min(start_time_unix_nano), max(start_time_unix_nano)
         FROM spans GROUP BY rowid >> 12;
     """,
+    # 5 → 6: spans are found by their trace's number (traces.trace_ref, given in arrival
+    # order), not by a unique index on (trace_id, span_id). That index of two random texts
+    # took most of the writer's time, and more as it outgrew the cache: each commit wrote a
+    # leaf page per new span, all over the file. An index on (trace_ref, span_id) grows at
+    # its end. The writer keeps a span unique itself (a span sent again replaces the stored
+    # one). The rebuild keeps the spans' rowids: span_words and span_blocks refer to them.
+    """
+    ALTER TABLE traces ADD COLUMN trace_ref INTEGER NOT NULL DEFAULT 0;
+    UPDATE traces SET trace_ref = numbered.ref
+    FROM (SELECT trace_id, row_number() OVER (ORDER BY seq, trace_id) AS ref FROM traces)
+        AS numbered
+    WHERE traces.trace_id = numbered.trace_id;
+    CREATE INDEX traces_by_ref ON traces (trace_ref);
+    CREATE TABLE spans_v6 (
+        trace_id TEXT NOT NULL,
+        span_id TEXT NOT NULL,
+        parent_span_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind INTEGER NOT NULL,
+        service_name TEXT NOT NULL,
+        start_time_unix_nano INTEGER NOT NULL,
+        end_time_unix_nano INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        status_code INTEGER NOT NULL,
+        status_message TEXT NOT NULL,
+        attributes TEXT,
+        events TEXT,
+        links TEXT,
+        raw BLOB,
+        resource_id INTEGER NOT NULL,
+        scope_name TEXT NOT NULL,
+        scope_version TEXT NOT NULL,
+        trace_state TEXT NOT NULL,
+        flags INTEGER NOT NULL,
+        trace_ref INTEGER NOT NULL DEFAULT 0   -- traces.trace_ref of this span's trace
+    );
+    INSERT INTO spans_v6 (rowid, trace_id, span_id, parent_span_id, name, kind, service_name,
+                          start_time_unix_nano, end_time_unix_nano, duration_ns, status_code,
+                          status_message, attributes, events, links, raw, resource_id,
+                          scope_name, scope_version, trace_state, flags, trace_ref)
+        SELECT s.rowid, s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind,
+               s.service_name, s.start_time_unix_nano, s.end_time_unix_nano, s.duration_ns,
+               s.status_code, s.status_message, s.attributes, s.events, s.links, s.raw,
+               s.resource_id, s.scope_name, s.scope_version, s.trace_state, s.flags,
+               coalesce(t.trace_ref, 0)
+        FROM spans AS s LEFT JOIN traces AS t ON t.trace_id = s.trace_id ORDER BY s.rowid;
+    DROP TABLE spans;
+    ALTER TABLE spans_v6 RENAME TO spans;
+    CREATE INDEX spans_by_trace ON spans (trace_ref, span_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

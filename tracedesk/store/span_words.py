@@ -16,17 +16,14 @@ _REMOVE = ("INSERT INTO span_words (span_words, rowid, attributes) "
            "WHERE rowid <= (SELECT indexed_to FROM span_words_progress) AND ")
 
 
-def forget_traces(conn: sqlite3.Connection, trace_ids_json: str) -> None:
-    """Remove the entries of the spans of these traces (a JSON array of ids)."""
-    conn.execute(_REMOVE + "trace_id IN (SELECT value FROM json_each(?))", (trace_ids_json,))
+def forget_traces(conn: sqlite3.Connection, trace_refs_json: str) -> None:
+    """Remove the entries of the spans of these traces (a JSON array of trace_refs)."""
+    conn.execute(_REMOVE + "trace_ref IN (SELECT value FROM json_each(?))", (trace_refs_json,))
 
 
-def forget_spans(conn: sqlite3.Connection, trace_ids_json: str, keys_json: str) -> None:
-    """Remove the entries of these spans: ``keys_json`` is a JSON array of trace id +
-    span id texts, ``trace_ids_json`` their traces (which the index on spans finds)."""
-    conn.execute(_REMOVE + "trace_id IN (SELECT value FROM json_each(?)) "
-                 "AND trace_id || span_id IN (SELECT value FROM json_each(?))",
-                 (trace_ids_json, keys_json))
+def forget_rows(conn: sqlite3.Connection, rowids_json: str) -> None:
+    """Remove the entries of these spans (a JSON array of their rowids)."""
+    conn.execute(_REMOVE + "rowid IN (SELECT value FROM json_each(?))", (rowids_json,))
 
 
 def forget_all(conn: sqlite3.Connection) -> None:

@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+import orjson
+
 from tracedesk.otlp.batch import (
     LOG_COLUMNS,
     METRIC_COLUMNS,
@@ -22,7 +24,7 @@ from tracedesk.otlp.summaries import TRACE_COLUMNS
 from tracedesk.otlp.traces import cold_columns
 from tracedesk.store.schema import connect
 from tracedesk.store.span_blocks import record_block
-from tracedesk.store.span_words import forget_spans
+from tracedesk.store.span_words import forget_rows
 
 
 def _insert(table: str, columns: tuple[str, ...], verb: str = "INSERT") -> str:
@@ -36,40 +38,48 @@ def json_ids(ids: Iterable[str]) -> str:
     return '["' + '","'.join(ids) + '"]'
 
 
-INSERT_SPAN = _insert("spans", SPAN_COLUMNS, "INSERT OR REPLACE")
+INSERT_SPAN = _insert("spans", (*SPAN_COLUMNS, "trace_ref"))
 INSERT_LOG = _insert("logs", LOG_COLUMNS)
 INSERT_METRIC = _insert("metric_points", METRIC_COLUMNS)
 INSERT_RESOURCE = _insert("resources", RESOURCE_COLUMNS, "INSERT OR IGNORE")
-INSERT_TRACE = _insert("traces", (*TRACE_COLUMNS, "seq"))
+INSERT_TRACE = _insert("traces", (*TRACE_COLUMNS, "seq", "trace_ref"))
 RAW = SPAN_COLUMNS.index("raw")
 START = SPAN_COLUMNS.index("start_time_unix_nano")
+SPAN_COUNT = TRACE_COLUMNS.index("span_count")
 DEFERRED_SPANS = ("SELECT rowid, raw FROM spans WHERE rowid >= ? AND raw IS NOT NULL "
                   "ORDER BY rowid LIMIT ?")
 CONVERT_SPAN = "UPDATE spans SET attributes = ?, events = ?, links = ?, raw = NULL WHERE rowid = ?"
 UNINDEXED_SPANS = ("SELECT rowid, coalesce(attributes, span_attributes(raw)) FROM spans "
                    "WHERE rowid > ? ORDER BY rowid LIMIT ?")
-EXISTING_TRACES = "SELECT trace_id FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))"
+EXISTING_TRACES = ("SELECT trace_id, trace_ref FROM traces "
+                   "WHERE trace_id IN (SELECT value FROM json_each(?))")
+# The stored copies of spans sent again: a JSON array of [trace_ref, span_id] pairs.
+STORED_SPANS = ("SELECT s.rowid FROM json_each(?) AS j JOIN spans AS s "
+                "ON s.trace_ref = json_extract(j.value, '$[0]') "
+                "AND s.span_id = json_extract(j.value, '$[1]')")
+DELETE_SPANS = "DELETE FROM spans WHERE rowid IN (SELECT value FROM json_each(?))"
 
-# Recomputes the summary of the given traces from their stored spans. Recomputing (rather
-# than adding up deltas) keeps the row right when spans arrive late, out of order, or twice.
-# The root is the parentless span; until it arrives, the earliest span stands in.
+# Recomputes the summary of the given traces (a JSON array of trace_refs) from their
+# stored spans. Recomputing (rather than adding up deltas) keeps the row right when spans
+# arrive late, out of order, or twice. The root is the parentless span; until it arrives,
+# the earliest span stands in.
 REFRESH_TRACES = """
 INSERT INTO traces (trace_id, start_time_unix_nano, end_time_unix_nano, duration_ns,
                     root_service_name, root_span_name, root_span_id, has_root,
-                    span_count, error_count, services, seq)
+                    span_count, error_count, services, seq, trace_ref)
 SELECT a.trace_id, a.first_start, a.last_end, max(0, a.last_end - a.first_start),
        r.service_name, r.name, r.span_id, r.parent_span_id = '',
-       a.n, a.errors, a.services, ?2
+       a.n, a.errors, a.services, ?2, a.trace_ref
 FROM (
-    SELECT trace_id, min(start_time_unix_nano) AS first_start,
+    SELECT trace_ref, min(trace_id) AS trace_id, min(start_time_unix_nano) AS first_start,
            max(end_time_unix_nano) AS last_end, count(*) AS n,
            sum(status_code = 2) AS errors,
            json_group_array(DISTINCT service_name) AS services
-    FROM spans WHERE trace_id IN (SELECT value FROM json_each(?1))
-    GROUP BY trace_id
+    FROM spans WHERE trace_ref IN (SELECT value FROM json_each(?1))
+    GROUP BY trace_ref
 ) AS a
 JOIN spans AS r ON r.rowid = (
-    SELECT rowid FROM spans WHERE trace_id = a.trace_id
+    SELECT rowid FROM spans WHERE trace_ref = a.trace_ref
     ORDER BY parent_span_id != '', start_time_unix_nano LIMIT 1
 )
 WHERE true
@@ -88,12 +98,17 @@ ON CONFLICT (trace_id) DO UPDATE SET
 """
 
 
+def _one_of_each(spans: list[tuple]) -> list[tuple]:
+    """The spans with each (trace id, span id) once: the last copy, as if sent in turn."""
+    return list({(r[0], r[1]): r for r in spans}.values())
+
+
 class Writer:
     """Owns the one read-write connection. Not thread-safe: one thread drives it."""
 
     def __init__(self, path: Path | str) -> None:
         self.conn: sqlite3.Connection = connect(path)
-        self.seq: int = self.conn.execute("SELECT coalesce(max(seq), 0) FROM traces").fetchone()[0]
+        self.seq, self.trace_ref = self._stored_numbers()
         self._known_resources: set[int] = set()
         self._in_tx = False
         # Spans whose attributes, events and links wait in their bytes (see otlp.traces)
@@ -105,10 +120,11 @@ class Writer:
         if not self._in_tx:
             self.conn.execute("BEGIN IMMEDIATE")
             self._in_tx = True
-            # Another writer (tracedesk import) may have used sequence numbers meanwhile:
-            # continue above them, or pollers asking "seq > last seen" would miss changes.
-            stored = self.conn.execute("SELECT max(seq) FROM traces").fetchone()[0]
-            self.seq = max(self.seq, stored or 0)
+            # Another writer (tracedesk import) may have used numbers meanwhile: continue
+            # above them, or pollers asking "seq > last seen" would miss changes, and two
+            # traces would share a trace_ref.
+            seq, trace_ref = self._stored_numbers()
+            self.seq, self.trace_ref = max(self.seq, seq), max(self.trace_ref, trace_ref)
 
     def commit(self) -> None:
         if self._in_tx:
@@ -147,27 +163,50 @@ class Writer:
         conn = self.conn
         self.seq += 1
         summaries = batch.traces
-        ids = json_ids(t[0] for t in summaries)
-        existing = {row[0] for row in conn.execute(EXISTING_TRACES, (ids,))}
-        if existing:  # spans sent again replace theirs: their index entries go first
-            forget_spans(conn, json_ids(existing),
-                         json_ids(r[0] + r[1] for r in batch.spans if r[0] in existing))
+        spans = batch.spans
+        if sum(t[SPAN_COUNT] for t in summaries) != len(spans):  # the summaries count once
+            spans = _one_of_each(spans)
+        refs: dict[str, int] = dict(
+            conn.execute(EXISTING_TRACES, (json_ids(t[0] for t in summaries),)))
+        stored = json_ids(str(ref) for ref in refs.values()) if refs else None
+        if refs:  # spans sent again replace theirs
+            self._delete_stored_copies(spans, refs)
+        new = [t for t in summaries if t[0] not in refs]
+        for t in new:
+            self.trace_ref += 1
+            refs[t[0]] = self.trace_ref
         # New rows take rowids above the largest now (a replaced span at most reuses it).
         top = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-        if batch.spans[0][RAW] is not None and self._deferred_from is None:
+        if spans[0][RAW] is not None and self._deferred_from is None:
             self._set_deferred_from(top)  # a batch is deferred as a whole: convert from here
         # If the top rows were deleted, their rowids come again: not indexed any more.
         conn.execute("UPDATE span_words_progress SET indexed_to = ?1 WHERE indexed_to > ?1",
                      (top,))
-        conn.executemany(INSERT_SPAN, batch.spans)
+        conn.executemany(INSERT_SPAN, [(*r, refs[r[0]]) for r in spans])
         # From ``top``, not above it: a span replacing the top row may take its rowid.
         last = conn.execute("SELECT max(rowid) FROM spans").fetchone()[0]
-        record_block(conn, max(top, 1), last, [r[START] for r in batch.spans])
+        record_block(conn, max(top, 1), last, [r[START] for r in spans])
         self.has_unindexed = True
         seq = self.seq
-        conn.executemany(INSERT_TRACE, [(*t, seq) for t in summaries if t[0] not in existing])
-        if existing:
-            conn.execute(REFRESH_TRACES, (json_ids(existing), seq))
+        conn.executemany(INSERT_TRACE, [(*t, seq, refs[t[0]]) for t in new])
+        if stored:
+            conn.execute(REFRESH_TRACES, (stored, seq))
+
+    def _delete_stored_copies(self, spans: list[tuple], refs: dict[str, int]) -> None:
+        """Delete the stored spans that these spans of known traces replace, and their
+        entries in the attribute index first (it needs their text)."""
+        pairs = orjson.dumps([(refs[r[0]], r[1]) for r in spans if r[0] in refs]).decode()
+        rowids = [row[0] for row in self.conn.execute(STORED_SPANS, (pairs,))]
+        if rowids:
+            rowids_json = "[" + ",".join(map(str, rowids)) + "]"
+            forget_rows(self.conn, rowids_json)
+            self.conn.execute(DELETE_SPANS, (rowids_json,))
+
+    def _stored_numbers(self) -> tuple[int, int]:
+        # Two subqueries: each max() is then one step down its index, not a scan.
+        return self.conn.execute(
+            "SELECT (SELECT coalesce(max(seq), 0) FROM traces), "
+            "(SELECT coalesce(max(trace_ref), 0) FROM traces)").fetchone()
 
     def _stored_deferred_from(self) -> int | None:
         return self.conn.execute("SELECT min(from_rowid) FROM deferred_spans").fetchone()[0]
