@@ -27,6 +27,7 @@ from tracedesk.receiver.ports import PortInUse, host_port
 from tracedesk.receiver.upstream import Upstream, parse_headers
 from tracedesk.store.retention import RetentionLimits
 from tracedesk.store.schema import SchemaError
+from tracedesk.store.upgrade import upgrade
 
 EXIT_USAGE = 2
 
@@ -116,6 +117,7 @@ def serve(settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 
 def _serve_locked(settings: Settings, lock: ReceiverLock, out: TextIO, err: TextIO,
                   stop_on_stdin_eof: bool) -> int:
+    upgrade(settings.db_path, err)
     receiver = Receiver(settings, err)
     try:
         receiver.start()

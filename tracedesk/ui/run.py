@@ -6,6 +6,7 @@ import sys
 
 from tracedesk.config import Settings
 from tracedesk.receiver.child import ChildReceiver, ReceiverStatus
+from tracedesk.store.upgrade import upgrade
 from tracedesk.ui.app import ReceiverLine, make_app
 from tracedesk.ui.query_history import default_history_path
 
@@ -26,6 +27,7 @@ def run_app(settings: Settings, *, start_receiver: bool = True) -> int:
     child = ChildReceiver()
     status = None
     if start_receiver:
+        upgrade(settings.db_path, sys.stderr)
         print(f"starting the receiver for {settings.db_path} ...", file=sys.stderr, flush=True)
         status = child.start(settings)
     try:
