@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import closing
 
 import pytest
+from old_schema import database_at_version
 from opentelemetry.proto.logs.v1 import logs_pb2
 from otlp_builders import logs_request, make_span, traces_request
 
@@ -194,16 +196,10 @@ def test_retention_by_size_shrinks_the_database(writer):
 
 
 def test_a_version_1_database_gains_the_duration_index(tmp_path):
-    from tracedesk.store.schema import MIGRATIONS, _statements
-
     path = tmp_path / "v1.db"
-    old = sqlite3.connect(path)
-    for statement in _statements(MIGRATIONS[0]):
-        old.execute(statement)
-    old.execute("INSERT INTO traces VALUES ('ab', 1, 5, 4, 's', 'n', 'cd', 1, 1, 0, '[]', 1)")
-    old.execute("PRAGMA user_version = 1")
-    old.commit()
-    old.close()
+    database_at_version(path, 1)
+    with closing(sqlite3.connect(path, isolation_level=None)) as old:
+        old.execute("INSERT INTO traces VALUES ('ab', 1, 5, 4, 's', 'n', 'cd', 1, 1, 0, '[]', 1)")
     conn = connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     plan = conn.execute("EXPLAIN QUERY PLAN SELECT trace_id FROM traces "
@@ -292,18 +288,11 @@ def test_deferred_spans_read_the_same_and_are_converted_in_place(tmp_path):
 
 
 def test_a_version_2_database_keeps_its_spans_and_can_defer(tmp_path):
-    from tracedesk.store.schema import MIGRATIONS, _statements
-
     path = tmp_path / "v2.db"
-    old = sqlite3.connect(path)
-    for script in MIGRATIONS[:2]:
-        for statement in _statements(script):
-            old.execute(statement)
-    old.execute("INSERT INTO spans VALUES ('ab', 'cd', '', 'GET /', 2, 'web', 1, 5, 4, 0, '', "
-                "'{\"k\":1}', '[]', '[]', 9, 'scope', '1', '', 0)")
-    old.execute("PRAGMA user_version = 2")
-    old.commit()
-    old.close()
+    database_at_version(path, 2)
+    with closing(sqlite3.connect(path, isolation_level=None)) as old:
+        old.execute("INSERT INTO spans VALUES ('ab', 'cd', '', 'GET /', 2, 'web', 1, 5, 4, 0, "
+                    "'', '{\"k\":1}', '[]', '[]', 9, 'scope', '1', '', 0)")
     writer = Writer(path)
     assert writer.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert writer.conn.execute("SELECT name, attributes, raw FROM spans").fetchall() == [
@@ -391,15 +380,8 @@ def trace_id_hex(n: int) -> str:
 
 
 def test_a_version_5_database_numbers_its_traces_and_keeps_its_span_rowids(tmp_path):
-    from tracedesk.store.schema import MIGRATIONS, _statements
-
     path = tmp_path / "v5.db"
-    old = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:5]:
-        for statement in _statements(script):
-            old.execute(statement)
-    old.execute("PRAGMA user_version = 5")
-    old.close()
+    database_at_version(path, 5)
     # Spans as schema 5 stored them, the unique index beside them, with a gap in the
     # rowids (an evicted trace): the attribute index and the blocks refer to these rowids.
     conn = sqlite3.connect(path, isolation_level=None)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import sqlite3
 
-from tracedesk.store.schema import MIGRATIONS, SCHEMA_VERSION, _statements, connect
+from old_schema import database_at_version
+
+from tracedesk.store.schema import SCHEMA_VERSION, connect
 from tracedesk.store.upgrade import upgrade
 
 
@@ -16,12 +18,7 @@ def _version(path) -> int:
 
 def test_an_older_database_is_upgraded_and_the_user_told(tmp_path):
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:5]:
-        for statement in _statements(script):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 5")
-    conn.close()
+    database_at_version(path, 5)
     err = io.StringIO()
     upgrade(path, err)
     assert f"from schema 5 to {SCHEMA_VERSION}" in err.getvalue()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
@@ -24,6 +23,7 @@ from tracedesk.model import Span, TraceSummary
 from tracedesk.store.paging import nearer_end, reversed_order
 from tracedesk.store.schema import SCHEMA_VERSION, connect
 from tracedesk.store.span_blocks import window_ranges
+from tracedesk.store.upgrade import stored_version
 
 TRACE_FIELDS = ("trace_id, start_time_unix_nano, end_time_unix_nano, root_service_name, "
                 "root_span_name, has_root, span_count, error_count, services, seq")
@@ -99,12 +99,9 @@ def _migrated(path: Path) -> Path:
     there is something to read, and an older one is migrated (the queries need its
     columns). A file that cannot be written is read as it is."""
     if path.exists():
-        try:
-            with closing(connect(path, readonly=True)) as conn:
-                if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
-                    return path
-        except sqlite3.Error:
-            return path  # not a database: reading it says so
+        version = stored_version(path)
+        if version is None or version >= SCHEMA_VERSION:
+            return path  # current, or not a database (reading it says so)
     try:
         connect(path).close()
     except (sqlite3.Error, OSError):
