@@ -8,8 +8,6 @@ draws only the lines on screen, so a 10,000-span trace costs what 40 rows cost.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import groupby
-from operator import itemgetter
 
 from rich.segment import Segment
 from rich.style import Style
@@ -19,39 +17,22 @@ from textual.message import Message
 from textual.strip import Strip
 
 from tracedesk.analysis.folding import fold, unfold
-from tracedesk.analysis.time_axis import bar, event_positions, format_duration, ruler
+from tracedesk.analysis.time_axis import ruler
 from tracedesk.analysis.waterfall import (
     SpanTree,
     WaterfallRow,
     critical_path,
     critical_segments,
     flatten,
-    tree_prefix,
 )
 from tracedesk.model import StatusCode
-from tracedesk.store.log_queries import severity_floor
-from tracedesk.ui.text import clean, fit, service_colour
+from tracedesk.ui.text import fit
 from tracedesk.ui.widgets.cursor_view import CursorView
 from tracedesk.ui.widgets.strip_cache import StripCache
+from tracedesk.ui.widgets.waterfall_rows import DIM, DURATION_WIDTH, RowLook, row_segments
 
-DURATION_WIDTH = 9
-EXPANDED, COLLAPSED, LEAF = "▾ ", "▸ ", "  "
-EVENT_MARK = "◆"
-LOG_MARK = "≡"  # the span wrote log records
-QUERY_MARK = "●"  # the span matched the query the trace list was filtered by
-ERROR_SEVERITY = severity_floor("ERROR")
-
-DIM = Style(dim=True)
 HEADER = Style(bold=True, color="#87afd7")
 CURSOR = Style(bgcolor="#264f78")
-ERROR = Style(color="#ff5f5f", bold=True)
-MATCH = Style(bgcolor="#5f5f00")
-CRITICAL = Style(color="#ffaf00", bold=True)
-OFF_PATH = Style(color="#4e4e4e")
-EVENT = Style(color="#ffffff", bold=True)
-EXCEPTION_EVENT = Style(color="#ff5f5f", bold=True)
-LOG_ERROR = Style(color="#ff5f5f", bold=True)
-QUERY_MATCH = Style(color="#d787ff", bold=True)
 
 
 class Waterfall(CursorView):
@@ -266,13 +247,10 @@ class Waterfall(CursorView):
         cached = self.strips.get(row)
         if cached is not None:
             return cached
-        duration = format_duration(row.span.duration_ns).rjust(DURATION_WIDTH - 1) + " "
-        cells = self._name_cell(row, name_width)
-        if cells[-1].style is None:  # the gap before the duration: one segment with it
-            cells[-1] = Segment(cells[-1].text + duration)
-        else:
-            cells.append(Segment(duration))
-        strip = Strip([*cells, *self._bar_cells(row, view_start, view_end, bar_width)])
+        look = RowLook(name_width, bar_width, view_start, view_end, self.matches,
+                       self.query_matches, self.log_levels,
+                       self._critical_segments() if self.show_critical else None)
+        strip = Strip(row_segments(row, look))
         return self.strips.put(row, strip.adjust_cell_length(width))
 
     def set_log_levels(self, levels: dict[str, int]) -> None:
@@ -280,86 +258,6 @@ class Waterfall(CursorView):
         if levels != self.log_levels:
             self.log_levels = levels
             self.refresh()
-
-    def _name_cell(self, row: WaterfallRow, width: int) -> list[Segment]:
-        """The name column, its marks and the gap before the duration. Every segment
-        costs again in each later step of a frame, so neighbours of one style are joined
-        and nothing empty is sent."""
-        level = self.log_levels.get(row.span_id)
-        marks = 2 if self.query_matches else 1
-        segments = self._name_segments(row, width - marks)
-        if self.query_matches:
-            segments.append(Segment(QUERY_MARK, QUERY_MATCH) if row.span_id in
-                            self.query_matches else Segment(" "))
-        if level is None:
-            segments.append(Segment("  "))
-        else:
-            segments.append(Segment(LOG_MARK, LOG_ERROR if level >= ERROR_SEVERITY else DIM))
-            segments.append(Segment(" "))
-        return segments
-
-    def _name_segments(self, row: WaterfallRow, width: int) -> list[Segment]:
-        """Exactly ``width`` cells: guides, fold marker, service and name."""
-        span = row.span
-        prefix = tree_prefix(row)
-        if len(prefix) > width // 2:  # very deep trees: keep the innermost levels
-            prefix = "…" + prefix[len(prefix) - width // 2 + 1:]
-        marker = COLLAPSED if row.collapsed else EXPANDED if row.has_children else LEAF
-        orphan = "⤒ " if row.orphan else ""  # its parent has not arrived
-        lead = prefix + marker + orphan  # one cell a character
-        hidden = f" +{row.child_count}" if row.collapsed else ""
-        room = width - len(lead) - len(hidden)
-        if room < 0:  # too narrow for the guides: cut them
-            return list(Strip([Segment(lead + hidden, DIM)]).adjust_cell_length(width))
-        error = span.status_code == StatusCode.ERROR
-        name_style = ERROR if error else None
-        if span.span_id in self.matches:
-            name_style = (name_style or Style()) + MATCH
-        service = clean(span.service_name)
-        name = clean(span.name)
-        service_room = min(len(service) + 1, max(0, room - min(len(name), room // 2)))
-        segments = [
-            Segment(lead, DIM),
-            Segment(fit(service, service_room), Style(color=service_colour(span.service_name))),
-            Segment(fit(name, room - service_room), name_style),
-        ]
-        if hidden:
-            segments.append(Segment(hidden, DIM))
-        return segments
-
-    def _bar_cells(self, row: WaterfallRow, view_start: int, view_end: int,
-                   width: int) -> list[Segment]:
-        if width <= 0:
-            return []
-        span = row.span
-        error = span.status_code == StatusCode.ERROR
-        base = Style(color="#ff5f5f" if error else service_colour(span.service_name))
-        cells = list(bar(span.start_time_unix_nano, span.end_time_unix_nano, view_start,
-                         view_end, width))
-        styles: list[Style | None] = [base] * width
-        if self.show_critical:
-            hot = self._critical_cells(span.span_id, view_start, view_end, width)
-            styles = [CRITICAL if i in hot else OFF_PATH for i in range(width)]
-        thrown = [e for e in span.events if e.get("name") == "exception"]
-        exceptions = set(event_positions(thrown, view_start, view_end, width))
-        for pos in event_positions(span.events, view_start, view_end, width):
-            cells[pos] = EVENT_MARK
-            styles[pos] = EXCEPTION_EVENT if pos in exceptions else EVENT
-        # One segment per run of equal style, not per cell: every later step (styles,
-        # filters, terminal output) costs per segment, and a bar is mostly one run.
-        return [Segment("".join(char for char, _ in run), style)
-                for style, run in groupby(zip(cells, styles, strict=True), key=itemgetter(1))]
-
-    def _critical_cells(self, span_id: str, view_start: int, view_end: int,
-                        width: int) -> set[int]:
-        segments = self._critical_segments().get(span_id, ())
-        span_ns = max(view_end - view_start, 1)
-        cells: set[int] = set()
-        for start, end in segments:
-            lo = max(0, (start - view_start) * width // span_ns)
-            hi = min(width, -((view_start - end) * width // span_ns))
-            cells.update(range(lo, max(hi, lo + 1)))
-        return cells
 
     def _critical_segments(self) -> dict[str, list[tuple[int, int]]]:
         if self._critical is None and self.span_tree is not None:
