@@ -78,7 +78,7 @@ async def test_an_empty_list_says_where_to_send_telemetry(store):
         shown = widget_text(app.screen.query_one(TraceList))
         assert "No traces yet." in shown
         assert "127.0.0.1:4317 (OTLP/gRPC) or http://127.0.0.1:4318 (OTLP/HTTP)" in shown
-        assert "tracedesk demo" in shown
+        assert "run `tracedesk demo` in" in shown  # on the demo's own port: as it is
         await pilot.press("slash", *"nothing-like-this", "enter")
         await settle(pilot)
         shown = widget_text(app.screen.query_one(TraceList))
@@ -100,3 +100,13 @@ async def test_an_empty_list_without_a_receiver_says_so(store):
         await settle(pilot)
         shown = widget_text(app.screen.query_one(TraceList))
         assert "No traces in this database." in shown and "--no-receiver" in shown
+
+
+async def test_the_demo_hint_names_a_receiver_on_another_port(store):
+    line = receiver_line(ReceiverStatus("started", "127.0.0.1:14317", "http://127.0.0.1:14318",
+                                        pid=10))
+    app = make_app(store.path, line, poll_seconds=0.05)
+    async with app.run_test(size=(160, 20)) as pilot:
+        await settle(pilot)
+        shown = widget_text(app.screen.query_one(TraceList))
+        assert "run `tracedesk demo --endpoint 127.0.0.1:14317` in" in shown

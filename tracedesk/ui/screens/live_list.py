@@ -61,7 +61,15 @@ def nothing_received(receiver: ReceiverLine, what: str) -> tuple[str, ...]:
             f"(OTLP/gRPC) or {receiver.http_address} (OTLP/HTTP),",
             f"e.g. OTEL_EXPORTER_OTLP_ENDPOINT={receiver.http_address} "
             "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf,",
-            "or run `tracedesk demo` in another terminal to see a sample shop.")
+            f"or run `{demo_command(receiver.grpc_address)}` in another terminal to see a "
+            "sample shop.")
+
+
+def demo_command(grpc_address: str) -> str:
+    """``tracedesk demo``, pointed at this receiver when it is not on the demo's default."""
+    if grpc_address.rsplit(":", 1)[-1] == "4317":  # the demo sends to localhost:4317
+        return "tracedesk demo"
+    return f"tracedesk demo --endpoint {grpc_address}"
 
 
 @dataclass(frozen=True)
