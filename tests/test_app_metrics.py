@@ -10,7 +10,7 @@ from tracedesk.demo.shop import Shop
 from tracedesk.otlp import Signal, decode
 from tracedesk.ui.app import make_app
 from tracedesk.ui.screens.metric import MetricScreen
-from tracedesk.ui.screens.metrics import MetricList, MetricsScreen
+from tracedesk.ui.screens.metrics import MetricList, MetricsScreen, differing_first
 from tracedesk.ui.screens.trace import TraceScreen
 from tracedesk.ui.widgets.waterfall import Waterfall
 
@@ -85,6 +85,10 @@ async def test_list_shows_every_stream_with_its_latest_value(store):
         assert "counter" in counter and "currency=USD" in counter
         banner = str(app.screen.query_one("#metrics-banner").render())
         assert f"{len(rows)} streams" in banner
+        # Streams of one metric and service lead with the attribute that tells them apart.
+        pools = [r for r in rows if r.startswith("db.client.connection.count")]
+        assert pools and all(r.split()[4].startswith("db.client.connection.state=")
+                             for r in pools)
 
         await pilot.press("slash", *"payments", "enter")  # service names match too
         await settle(pilot)
@@ -213,3 +217,16 @@ async def test_new_points_show_up_live(store):
             assert "9" in rows[1].split()
     finally:
         MetricsScreen.MIN_RELOAD_SECONDS = 2.0
+
+
+def test_attributes_that_differ_between_streams_come_first():
+    sets = [{"pool": "a", "host": "h", "state": "idle"},
+            {"pool": "a", "host": "h", "state": "used"},
+            {"pool": "a", "host": "h"}]
+    assert [list(a) for a in differing_first(sets)] == [
+        ["state", "pool", "host"], ["state", "pool", "host"], ["pool", "host"]]
+    assert differing_first(sets)[0] == sets[0]  # the same set, reordered
+    one = [{"b": 1, "a": 2}]
+    assert list(differing_first(one)[0]) == ["b", "a"]
+    assert [list(a) for a in differing_first([{"n": 1}, {"n": 1.0}, {"n": True}])] == [
+        ["n"], ["n"], ["n"]]

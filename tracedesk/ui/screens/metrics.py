@@ -9,6 +9,7 @@ recomputed at most every couple of seconds while data arrives.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import orjson
@@ -56,6 +57,20 @@ def compact_attributes(attributes: dict[str, Any]) -> str:
                     for k, v in attributes.items())
 
 
+def differing_first(attribute_sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sets, each with the keys whose values differ between them first: streams of
+    one metric and service often share most attributes, and a cut line should still
+    show what tells them apart."""
+    if len(attribute_sets) < 2:
+        return attribute_sets
+    keys = {k for attributes in attribute_sets for k in attributes}
+    # A value as its JSON; b"" (no JSON text) where the set lacks the key.
+    varying = {k for k in keys
+               if len({orjson.dumps(a[k]) if k in a else b"" for a in attribute_sets}) > 1}
+    return [{**{k: v for k, v in a.items() if k in varying},
+             **{k: v for k, v in a.items() if k not in varying}} for a in attribute_sets]
+
+
 def type_label(stream_type: str, temporality: str | None, monotonic: bool | None) -> str:
     if stream_type == "sum":
         return "counter" if monotonic else "updown"
@@ -96,13 +111,18 @@ def stream_rows(cache: StreamCache, steps: int = SPARK_STEPS) -> list[StreamRow]
     start = max(since, min((s.points[0].time_unix_nano for s in cache.streams.values()
                             if s.points), default=since))
     rows = []
-    for key in sorted(cache.streams):
-        stream = cache.streams[key]
-        samples = trend(key.type, stream.temporality, stream.monotonic, stream.points, since)
-        rows.append(StreamRow(
-            key, type_label(key.type, stream.temporality, stream.monotonic),
-            compact_attributes(stream.attributes), latest_text(stream, since),
-            sparkline(resample(samples, start, end, steps))))
+    keys = sorted(cache.streams)
+    for _, group in groupby(keys, key=lambda k: (k.name, k.type, k.unit, k.service_name)):
+        streams = [cache.streams[key] for key in group]
+        shown = differing_first([stream.attributes for stream in streams])
+        for stream, attributes in zip(streams, shown, strict=True):
+            key = stream.key
+            samples = trend(key.type, stream.temporality, stream.monotonic, stream.points,
+                            since)
+            rows.append(StreamRow(
+                key, type_label(key.type, stream.temporality, stream.monotonic),
+                compact_attributes(attributes), latest_text(stream, since),
+                sparkline(resample(samples, start, end, steps))))
     return rows
 
 
