@@ -466,3 +466,14 @@ async def test_rows_drawn_again_from_the_cache_are_as_drawn_afresh(store):
             trace_list.strips.clear()
             fresh = [list(trace_list.render_line(y)) for y in range(trace_list.size.height)]
             assert cached == fresh, keys
+
+
+async def test_a_wide_list_shows_every_service_of_a_trace(store):
+    services = ("checkout", "frontend", "inventory", "payments")
+    store.add_spans({name: [make_span(1, n, None if n == 1 else 1, name=f"op {n}",
+                                      base_ns=BASE)]
+                     for n, name in enumerate(services, start=1)})
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(160, 20)) as pilot:
+        await settle(pilot)
+        assert lines(app)[0].endswith(", ".join(services))

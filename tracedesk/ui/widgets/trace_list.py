@@ -15,6 +15,7 @@ from tracedesk.ui.widgets.paged_list import HEADER, PagedList, PageFetcher
 DIM = Style(dim=True)
 ERROR = Style(color="#ff5f5f", bold=True)
 BAR = Style(color="#5f87af")
+NAME_ROOM, SERVICES_ROOM = 44, 48
 
 
 class TraceList(PagedList[TraceSummary]):
@@ -28,7 +29,8 @@ class TraceList(PagedList[TraceSummary]):
         """Widths of the flexible columns: service, root name, services."""
         rest = max(10, width - (12 + 1 + 8 + 1 + 10 + 1 + 6 + 2 + 3))
         service = min(18, rest // 4)
-        services = min(30, rest // 4)
+        # Root span names take up to NAME_ROOM first; then the services list grows.
+        services = min(SERVICES_ROOM, max(rest // 4, rest - service - NAME_ROOM))
         return service, rest - service - services, services
 
     def render_header(self, width: int) -> Strip:
