@@ -418,6 +418,46 @@ def test_a_version_5_database_numbers_its_traces_and_keeps_its_span_rowids(tmp_p
     reader.close()
 
 
+def test_a_version_6_database_keeps_its_traces_stored_in_arrival_order(tmp_path):
+    path = tmp_path / "v6.db"
+    database_at_version(path, 6)
+    conn = sqlite3.connect(path, isolation_level=None)
+    # Refs in arrival order, trace ids in another order (ids are random).
+    for ref, tid in ((1, 9), (2, 4), (3, 6)):
+        trace_id = trace_id_hex(tid)
+        conn.execute("INSERT INTO traces VALUES (?, ?, ?, 1, 'svc', 'root', ?, 1, 1, 0, "
+                     "'[\"svc\"]', ?, ?)", (trace_id, ref, ref + 1, f"{tid:016x}", ref, ref))
+        conn.execute("INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, "
+                     "service_name, start_time_unix_nano, end_time_unix_nano, duration_ns, "
+                     "status_code, status_message, attributes, events, links, resource_id, "
+                     "scope_name, scope_version, trace_state, flags, trace_ref) VALUES "
+                     "(?, ?, '', 'root', 2, 'svc', ?, ?, 1, 0, '', '{}', '[]', '[]', 1, '', "
+                     "'', '', 0, ?)", (trace_id, f"{tid:016x}", ref, ref + 1, ref))
+    conn.close()
+
+    writer = Writer(path)
+    c = writer.conn
+    assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    # The trace's number is its rowid: rows lie in arrival order, and new ones are appended.
+    assert c.execute("SELECT rowid, trace_id FROM traces ORDER BY rowid").fetchall() == [
+        (1, trace_id_hex(9)), (2, trace_id_hex(4)), (3, trace_id_hex(6))]
+    write(writer, {"svc": [make_span(2, 1, base_ns=BASE)]})
+    assert trace_row(writer, 2)["trace_ref"] == 4
+    # A late span still updates its trace's row, found by trace id.
+    write(writer, {"svc": [make_span(4, 2, 4, base_ns=BASE)]})
+    assert trace_row(writer, 4)["span_count"] == 2
+    assert c.execute("SELECT count(*) FROM traces").fetchone()[0] == 4
+    for sql, index in (("SELECT trace_ref FROM traces WHERE trace_id = 'x'", "trace_id"),
+                       ("SELECT * FROM traces ORDER BY start_time_unix_nano DESC LIMIT 5",
+                        "traces_by_start"),
+                       ("SELECT * FROM traces ORDER BY duration_ns DESC LIMIT 5",
+                        "traces_by_duration"),
+                       ("SELECT * FROM traces WHERE seq > 3", "traces_by_seq")):
+        plan = " ".join(row[-1] for row in c.execute("EXPLAIN QUERY PLAN " + sql))
+        assert index in plan, (sql, plan)
+    writer.close()
+
+
 def test_the_spans_of_a_trace_are_read_through_the_trace_number_index(writer):
     """Finding a trace's spans reads its entries of spans_by_trace, not the whole table."""
     for sql, args in ((SPANS_OF_TRACE, ("a",)), (SPAN_OF_TRACE, ("a", "b")),

@@ -227,6 +227,39 @@ MIGRATIONS: list[str] = [
     ALTER TABLE spans_v6 RENAME TO spans;
     CREATE INDEX spans_by_trace ON spans (trace_ref, span_id);
     """,
+    # 6 → 7: traces are stored in arrival order (trace_ref is the rowid), not in trace_id
+    # order. New traces have random ids: each commit wrote a leaf page of whole rows per
+    # new trace, all over the table. Rows are now appended; only the narrow trace_id index
+    # takes random inserts. Column order is kept.
+    """
+    CREATE TABLE traces_v7 (
+        trace_id TEXT NOT NULL UNIQUE,
+        start_time_unix_nano INTEGER NOT NULL,
+        end_time_unix_nano INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        root_service_name TEXT NOT NULL,
+        root_span_name TEXT NOT NULL,
+        root_span_id TEXT NOT NULL,
+        has_root INTEGER NOT NULL,         -- 0 while the root span has not arrived
+        span_count INTEGER NOT NULL,
+        error_count INTEGER NOT NULL,
+        services TEXT NOT NULL,            -- JSON array of service names
+        seq INTEGER NOT NULL,
+        trace_ref INTEGER PRIMARY KEY      -- arrival number; spans.trace_ref refers to it
+    );
+    INSERT INTO traces_v7 (trace_id, start_time_unix_nano, end_time_unix_nano, duration_ns,
+                           root_service_name, root_span_name, root_span_id, has_root,
+                           span_count, error_count, services, seq, trace_ref)
+        SELECT trace_id, start_time_unix_nano, end_time_unix_nano, duration_ns,
+               root_service_name, root_span_name, root_span_id, has_root, span_count,
+               error_count, services, seq, trace_ref
+        FROM traces ORDER BY trace_ref;
+    DROP TABLE traces;
+    ALTER TABLE traces_v7 RENAME TO traces;
+    CREATE INDEX traces_by_start ON traces (start_time_unix_nano);
+    CREATE INDEX traces_by_seq ON traces (seq);
+    CREATE INDEX traces_by_duration ON traces (duration_ns);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
