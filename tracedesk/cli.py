@@ -1,4 +1,5 @@
-"""Command line: the app, ``serve``, ``demo``, ``bench``, ``search``, ``export``, ``import``."""
+"""Command line: the app, ``serve``, ``demo``, the ``bench`` commands, ``search``,
+``export``, ``import``."""
 
 from __future__ import annotations
 
@@ -114,6 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
                              help="build the database in DIR once and reuse it on later runs")
     bench_views.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    bench_writer = sub.add_parser(
+        "bench-writer", help="measure the writer alone, per span, at a database size",
+        description="Store --stored spans of the shop `bench` sends, then time --spans more "
+                    "per run through the real writer (group commits, background checkpoint) "
+                    "and split the time by SQL statement.")
+    bench_writer.add_argument("--stored", type=int, default=1_000_000,
+                              help="spans stored before timing [default 1,000,000]")
+    bench_writer.add_argument("--spans", type=int, default=100_000,
+                              help="spans timed per run [default 100,000]")
+    bench_writer.add_argument("--runs", type=int, default=3, help="timed runs")
+    bench_writer.add_argument("--eager", action="store_true",
+                              help="spans converted at decode, as a quiet receiver stores "
+                                   "them (default: deferred, as under load)")
+    bench_writer.add_argument("--json", action="store_true", help="print the result as JSON")
+
     bench_search = sub.add_parser(
         "bench-search", help="measure how fast queries return their first page",
         description="Build (or reuse, with --keep) a database of demo traces and time TraceQL "
@@ -205,6 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_bench_views(spans=args.spans, logs=args.logs, runs=args.runs,
                                    keep=args.keep, presses=args.presses, as_json=args.json)
+        if args.command == "bench-writer":
+            from tracedesk.bench_writer import run_bench_writer
+
+            return run_bench_writer(stored=args.stored, spans=args.spans, runs=args.runs,
+                                    eager=args.eager, as_json=args.json)
         if args.command == "bench-search":
             from tracedesk.bench_search import run_bench_search
 
