@@ -42,19 +42,18 @@ class _TimedConnection:
     def _label(sql: str) -> str:
         return " ".join(sql.split()[:3])
 
-    def execute(self, sql: str, *args: Any) -> Any:
+    def _timed(self, method: Any, sql: str, args: tuple) -> Any:
         started = time.perf_counter()
         try:
-            return self._conn.execute(sql, *args)
+            return method(sql, *args)
         finally:
             self.seconds[self._label(sql)] += time.perf_counter() - started
 
+    def execute(self, sql: str, *args: Any) -> Any:
+        return self._timed(self._conn.execute, sql, args)
+
     def executemany(self, sql: str, *args: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self._conn.executemany(sql, *args)
-        finally:
-            self.seconds[self._label(sql)] += time.perf_counter() - started
+        return self._timed(self._conn.executemany, sql, args)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)

@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from tracedesk import __version__
-from tracedesk.config import Settings, SettingsError
+from tracedesk.config import DEMO_ENDPOINT, Settings, SettingsError
 
 # Which settings each kind of command exposes as flags.
 DB_FLAGS = ("db_path",)
@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="send realistic telemetry from a fictional shop to a receiver",
         description="Simulate a small shop (frontend, checkout, payments, inventory, a "
                     "database and a queue) and send its traces, logs and metrics over OTLP.")
-    demo.add_argument("--endpoint", default="localhost:4317",
-                      help="OTLP/gRPC receiver address [default localhost:4317]")
+    demo.add_argument("--endpoint", default=DEMO_ENDPOINT,
+                      help=f"OTLP/gRPC receiver address [default {DEMO_ENDPOINT}]")
     demo.add_argument("--rate", type=float, default=5.0,
                       help="traces per second [default 5]")
     demo.add_argument("--duration", type=float, default=0.0,

@@ -91,6 +91,11 @@ def _forward_headers(text: str) -> str | None:
     return text.strip() if parse_headers(text) else None
 
 
+DEFAULT_GRPC_PORT = 4317
+# Where `tracedesk demo` sends unless told otherwise: a receiver on the default port.
+DEMO_ENDPOINT = f"localhost:{DEFAULT_GRPC_PORT}"
+
+
 @dataclass
 class Settings:
     """Everything that tunes tracedesk. Field metadata names the env var and the parser."""
@@ -106,7 +111,7 @@ class Settings:
                   "help": "address the receiver binds (0.0.0.0 exposes it to the network)"},
     )
     grpc_port: int = field(
-        default=4317,
+        default=DEFAULT_GRPC_PORT,
         metadata={"env": "TRACEDESK_GRPC_PORT", "parse": _port,
                   "help": "OTLP/gRPC port (0 = any free port)"},
     )

@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tracedesk.config import DEMO_ENDPOINT
 from tracedesk.demo.shop import Shop
 
 _SERVICE = "/opentelemetry.proto.collector.{0}.v1.{1}/Export"
@@ -266,7 +267,7 @@ class Demo:
         return True
 
 
-def run_demo(endpoint: str = "localhost:4317", *, rate: float = 5.0, duration: float = 0.0,
+def run_demo(endpoint: str = DEMO_ENDPOINT, *, rate: float = 5.0, duration: float = 0.0,
              seed: int | None = None, connect_timeout: float = 10.0,
              token: str | None = None) -> int:
     """Run the demo; returns the exit status (0 done or interrupted, 1 no receiver, 2 usage).

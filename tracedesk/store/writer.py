@@ -182,16 +182,17 @@ class Writer:
             refs[t[0]] = self.trace_ref
         # New rows take rowids above the largest now (a replaced span at most reuses it).
         top = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
-        if spans[0][RAW] is not None and self._deferred_from is None:
-            self._set_deferred_from(top)  # a batch is deferred as a whole: convert from here
+        deferred = spans[0][RAW] is not None  # a batch is deferred as a whole
+        if deferred and self._deferred_from is None:
+            self._set_deferred_from(top)  # convert from here
         # If the top rows were deleted, their rowids come again: not indexed any more.
         conn.execute("UPDATE span_words_progress SET indexed_to = ?1 WHERE indexed_to > ?1",
                      (top,))
-        if spans[0][RAW] is None:
-            conn.executemany(INSERT_SPAN, [(*r[:RAW], *r[RAW + 1:], refs[r[0]]) for r in spans])
-        else:
+        if deferred:
             conn.executemany(INSERT_DEFERRED_SPAN,
                              [(*r[:COLD], *r[RAW:], refs[r[0]]) for r in spans])
+        else:
+            conn.executemany(INSERT_SPAN, [(*r[:RAW], *r[RAW + 1:], refs[r[0]]) for r in spans])
         # From ``top``, not above it: a span replacing the top row may take its rowid.
         last = conn.execute("SELECT max(rowid) FROM spans").fetchone()[0]
         record_block(conn, max(top, 1), last, [r[START] for r in spans])
