@@ -37,6 +37,8 @@ SPANS_OF_TRACE = (f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_ref = "
                   "(SELECT trace_ref FROM traces WHERE trace_id = ?) ORDER BY start_time_unix_nano")
 SPAN_OF_TRACE = (f"SELECT {SPAN_FIELDS} FROM spans WHERE trace_ref = "
                  "(SELECT trace_ref FROM traces WHERE trace_id = ?) AND span_id = ?")
+# How many distinct peer-attribute answers graph_spans keeps parsed.
+PARSED_ATTRIBUTE_SETS = 4096
 
 
 _START, _DURATION = "start_time_unix_nano", "duration_ns"
@@ -238,10 +240,16 @@ class Reader:
             "CASE WHEN kind = 5 THEN nullif(coalesce(links, span_links(raw)), '[]') END "
             "FROM spans", " AND kind BETWEEN 2 AND 5", [], start_ns, end_ns)
         new, loads = tuple.__new__, orjson.loads
-        absent = (None,) * len(GRAPH_ATTRIBUTES)
+        # Spans of one operation carry the same peer attributes, so a window holds only a
+        # few hundred distinct answers: each is parsed once (bounded, in case it is not so).
+        parsed: dict[str | None, tuple] = {None: (None,) * len(GRAPH_ATTRIBUTES)}
         out = []
         for row in rows:
-            attrs = absent if row[8] is None else loads(row[8])
+            attrs = parsed.get(row[8])
+            if attrs is None:
+                attrs = tuple(loads(row[8]))
+                if len(parsed) < PARSED_ATTRIBUTE_SETS:
+                    parsed[row[8]] = attrs
             links = row[9]
             if links is not None:  # a consumer's links: (trace id, span id) pairs
                 links = tuple((link.get("trace_id", ""), link.get("span_id", ""))
