@@ -230,3 +230,17 @@ def test_attributes_that_differ_between_streams_come_first():
     assert list(differing_first(one)[0]) == ["b", "a"]
     assert [list(a) for a in differing_first([{"n": 1}, {"n": 1.0}, {"n": True}])] == [
         ["n"], ["n"], ["n"]]
+
+
+async def test_chart_titles_lead_with_the_attributes_that_tell_the_streams_apart(store):
+    gauge = metrics_pb2.Metric(name="pool.connections", unit="{connection}")
+    for state, count in (("idle", 4), ("used", 7)):
+        point = gauge.gauge.data_points.add(time_unix_nano=BASE, as_int=count)
+        point.attributes.extend([kv("pool", "main"), kv("host", "db-1"), kv("state", state)])
+    add_metric(store, gauge)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_metrics(pilot)
+        screen = await open_metric(pilot, "pool.connections")
+        shown = sorted(title.split("  ")[-1] for title in titles(screen))
+        assert shown == ["state=idle pool=main host=db-1", "state=used pool=main host=db-1"]

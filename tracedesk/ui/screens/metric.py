@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -38,7 +40,7 @@ from tracedesk.store.metric_queries import (
     newest_point,
 )
 from tracedesk.store.reader import Reader
-from tracedesk.ui.screens.metrics import compact_attributes, type_label
+from tracedesk.ui.screens.metrics import compact_attributes, differing_first, type_label
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, format_clock, service_colour
 from tracedesk.ui.widgets.chart import Chart, Line, bars_text
@@ -81,9 +83,10 @@ def _quantile_name(q: float) -> str:
     return f"p{q * 100:g}"
 
 
-def _title(stream: StreamPoints, summary: str, legend: list[Line]) -> Text:
+def _title(stream: StreamPoints, attributes: dict[str, Any], summary: str,
+           legend: list[Line]) -> Text:
     """Service, what the chart says in short, its legend, then the attribute set (which
-    may be long: the line is cut at its end)."""
+    may be long: the line is cut at its end, so it is given what tells it apart first)."""
     key = stream.key
     title = Text(no_wrap=True, overflow="ellipsis")
     title.append(clean(key.service_name), Style(color=service_colour(key.service_name),
@@ -93,14 +96,17 @@ def _title(stream: StreamPoints, summary: str, legend: list[Line]) -> Text:
     for line in legend:
         title.append("  ━ ", Style(color=line.colour))
         title.append(line.label, DIM)
-    attributes = compact_attributes(stream.attributes)
-    title.append("  " + (clean(attributes) if attributes else "(no attributes)"), DIM)
+    shown = compact_attributes(attributes)
+    title.append("  " + (clean(shown) if shown else "(no attributes)"), DIM)
     return title
 
 
-def panel(stream: StreamPoints, since_ns: int) -> Panel:
-    """What the chart of one stream shows (pure: computed in the worker)."""
+def panel(stream: StreamPoints, since_ns: int,
+          attributes: dict[str, Any] | None = None) -> Panel:
+    """What the chart of one stream shows (pure: computed in the worker). ``attributes``
+    is the stream's attribute set in the order its title shows it (default: as stored)."""
     key, points = stream.key, stream.points
+    title = partial(_title, stream, stream.attributes if attributes is None else attributes)
     unit = key.unit
 
     def value_label(v: float) -> str:
@@ -115,22 +121,22 @@ def panel(stream: StreamPoints, since_ns: int) -> Panel:
         summary = f"{series.count:,} observations"
         if total is not None and total.total:
             summary += " · p95 " + value_label(total.quantile(0.95))
-        return Panel(_title(stream, summary, lines), lines, value_label,
+        return Panel(title(summary, lines), lines, value_label,
                      bars_text(rows, value_label, BARS_WIDTH))
     if key.type == "summary":
         lines = [Line(_quantile_name(q), QUANTILE_COLOURS.get(q, LINE_COLOUR), samples)
                  for q, samples in summary_quantiles(points).items()]
-        return Panel(_title(stream, "", lines), lines, value_label, None)
+        return Panel(title("", lines), lines, value_label, None)
     if is_rate(key.type, stream.temporality, stream.monotonic):
         samples = rates(points, stream.temporality, since_ns)
         latest = f"rate {format_rate(samples[-1][1], unit)}" if samples else ""
         line = Line("per second", LINE_COLOUR, samples)
-        return Panel(_title(stream, latest, [line]), [line],
+        return Panel(title(latest, [line]), [line],
                      lambda v: format_rate(v, unit), None)
     samples = values(points)
     latest = f"latest {value_label(samples[-1][1])}" if samples else ""
     line = Line("value", LINE_COLOUR, samples)
-    return Panel(_title(stream, latest, [line]), [line], value_label, None)
+    return Panel(title(latest, [line]), [line], value_label, None)
 
 
 class _PanelWidgets:
@@ -199,7 +205,9 @@ class MetricScreen(ThrottledScreen):
         # Less data than the window: the charts span the data rather than mostly blanks.
         start = max(since, min((s.points[0].time_unix_nano for s in streams if s.points),
                                default=since))
-        panels = [panel(s, since) for s in streams[:MAX_CHARTS]]
+        charted = streams[:MAX_CHARTS]
+        panels = [panel(s, since, attributes) for s, attributes in
+                  zip(charted, differing_first([s.attributes for s in charted]), strict=True)]
         first = streams[0] if streams else None
         computed = _Computed(
             start, end, first.description if first else "",
