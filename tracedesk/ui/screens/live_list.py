@@ -16,7 +16,7 @@ from textual import on, work
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tracedesk.config import DEMO_ENDPOINT
+from tracedesk.config import DEFAULT_GRPC_PORT
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.filter_screen import FilterScreen
 from tracedesk.ui.text import clean
@@ -68,7 +68,7 @@ def nothing_received(receiver: ReceiverLine, what: str) -> tuple[str, ...]:
 
 def demo_command(grpc_address: str) -> str:
     """``tracedesk demo``, pointed at this receiver when it is not on the demo's default."""
-    if grpc_address.rsplit(":", 1)[-1] == DEMO_ENDPOINT.rsplit(":", 1)[-1]:
+    if grpc_address.rsplit(":", 1)[-1] == str(DEFAULT_GRPC_PORT):  # the demo's default
         return "tracedesk demo"
     return f"tracedesk demo --endpoint {grpc_address}"
 

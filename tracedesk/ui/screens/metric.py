@@ -101,12 +101,11 @@ def _title(stream: StreamPoints, attributes: dict[str, Any], summary: str,
     return title
 
 
-def panel(stream: StreamPoints, since_ns: int,
-          attributes: dict[str, Any] | None = None) -> Panel:
+def panel(stream: StreamPoints, since_ns: int, attributes: dict[str, Any]) -> Panel:
     """What the chart of one stream shows (pure: computed in the worker). ``attributes``
-    is the stream's attribute set in the order its title shows it (default: as stored)."""
+    is the stream's attribute set in the order its title shows it."""
     key, points = stream.key, stream.points
-    title = partial(_title, stream, stream.attributes if attributes is None else attributes)
+    title = partial(_title, stream, attributes)
     unit = key.unit
 
     def value_label(v: float) -> str:
