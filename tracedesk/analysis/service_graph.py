@@ -56,10 +56,13 @@ pairs straddling the window's start still pair.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import orjson
+
+from tracedesk.analysis.latency_histogram import LatencyHistogram
 from tracedesk.analysis.span_metrics import NS_PER_S, QUANTILES, exact_quantile
 
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
@@ -165,26 +168,6 @@ class ServiceGraph:
                     None)
 
 
-@dataclass(slots=True)
-class _Acc:
-    """One edge's observations while pairing."""
-
-    requests: int = 0
-    errors: int = 0
-    server: list[int] = field(default_factory=list)
-    client: list[int] = field(default_factory=list)
-    messaging: list[int] = field(default_factory=list)
-
-
-def _latency(values: list[int]) -> LatencyStats | None:
-    if not values:
-        return None
-    values.sort()
-    p50, p95, p99 = (exact_quantile(values, q) for q in QUANTILES)
-    return LatencyStats(len(values), values[0], values[-1], sum(values) / len(values),
-                        p50, p95, p99)
-
-
 def _attr(span: GraphSpan, index: int) -> str:
     value = span[index]
     return "" if value is None else str(value)
@@ -226,44 +209,28 @@ def _database_node(span: GraphSpan, db_indices: tuple[int, ...]) -> str:
     return fallback
 
 
-def service_graph(
-    spans: Iterable[GraphSpan],
-    start_ns: int,
-    end_ns: int,
-    *,
-    peer_attributes: Sequence[str] = DEFAULT_PEER_ATTRIBUTES,
-    database_name_attributes: Sequence[str] = DEFAULT_DATABASE_NAME_ATTRIBUTES,
-    pair_links: bool = True,
-) -> ServiceGraph:
-    """Build the service graph of the edges that start in ``[start_ns, end_ns)``."""
+
+# record(client, server, connection type, when, failed, client ns, server ns, messaging ns)
+Record = Callable[[str, str, str, int, bool, int | None, int | None, int | None], None]
+# unpaired(True for a client span / False for a server span, its start)
+Unpaired = Callable[[bool, int], None]
+
+
+def _pair(spans: Sequence[GraphSpan], record: Record, unpaired: Unpaired,
+          peer_attributes: Sequence[str], database_name_attributes: Sequence[str],
+          pair_links: bool) -> tuple[set[str], dict[str, tuple[str, str]]]:
+    """Pair the spans into edges, calling ``record`` per edge observation and ``unpaired``
+    per span left without a partner; the services seen and the virtual nodes named
+    (name -> (kind, system))."""
     peer_idx = _indices(peer_attributes)
     db_idx = _indices(database_name_attributes)
     # Deduplicate (last wins) and split into the two sides of an edge.
-    spans = spans if isinstance(spans, Sequence) else list(spans)
     services = {s[3] for s in spans}
     clients = {(s[0], s[1]): s for s in spans if s[4] == CLIENT or s[4] == PRODUCER}
     servers = {(s[0], s[1]): s for s in spans if s[4] == SERVER or s[4] == CONSUMER}
-
-    accs: dict[tuple[str, str, str], _Acc] = defaultdict(_Acc)
-    virtual: dict[str, tuple[str, str]] = {}  # virtual node name -> (kind, system)
-
-    def count(client: str, server: str, ctype: str, when: int, failed: bool,
-              client_ns: int | None, server_ns: int | None, messaging_ns: int | None = None
-              ) -> None:
-        if not start_ns <= when < end_ns:
-            return
-        acc = accs[client, server, ctype]
-        acc.requests += 1
-        acc.errors += failed
-        if client_ns is not None:
-            acc.client.append(client_ns)
-        if server_ns is not None:
-            acc.server.append(server_ns)
-        if messaging_ns is not None:
-            acc.messaging.append(messaging_ns)
+    virtual: dict[str, tuple[str, str]] = {}
 
     # Database calls complete on the client span alone (Tempo: upsertDatabaseRequest).
-    # The commonest edge by far, so counted here rather than through count().
     databases: set[tuple[str, str]] = set()
     for key, c in clients.items():
         name = _database_node(c, db_idx)
@@ -271,22 +238,16 @@ def service_graph(
             databases.add(key)
             if name not in virtual:
                 virtual[name] = ("database", _attr(c, 12) or _attr(c, 11))
-            if start_ns <= c[5] < end_ns:
-                acc = accs[c[3], name, DATABASE]
-                acc.requests += 1
-                acc.errors += c[7] == ERROR
-                acc.client.append(c[6])
-                acc.server.append(c[6])
+            record(c[3], name, DATABASE, c[5], c[7] == ERROR, c[6], c[6], None)
 
     paired: set[tuple[str, str]] = set()
-    unpaired_servers = 0
 
     def pair(c: GraphSpan, s: GraphSpan) -> None:
         messaging = c[4] == PRODUCER or s[4] == CONSUMER
         # Producer end to consumer start; Tempo skips it when clocks make it <= 0.
         gap = s[5] - (c[5] + c[6]) if messaging else 0
-        count(c[3], s[3], MESSAGING if messaging else DIRECT, c[5],
-              c[7] == ERROR or s[7] == ERROR, c[6], s[6], gap if gap > 0 else None)
+        record(c[3], s[3], MESSAGING if messaging else DIRECT, c[5],
+               c[7] == ERROR or s[7] == ERROR, c[6], s[6], gap if gap > 0 else None)
 
     for s in servers.values():
         trace_id, parent = s[0], s[2]
@@ -296,7 +257,7 @@ def service_graph(
                 paired.add(key)
                 pair(clients[key], s)
             else:
-                unpaired_servers += start_ns <= s[5] < end_ns
+                unpaired(False, s[5])
             continue
         if pair_links and s[4] == CONSUMER and s[17]:
             linked = [k for k in s[17] if k in clients and k not in databases]
@@ -313,29 +274,26 @@ def service_graph(
             else:
                 caller = USER
                 virtual.setdefault(caller, ("user", ""))
-            count(caller, s[3], VIRTUAL, s[5], s[7] == ERROR, None, s[6])
+            record(caller, s[3], VIRTUAL, s[5], s[7] == ERROR, None, s[6], None)
         else:
-            unpaired_servers += start_ns <= s[5] < end_ns
+            unpaired(False, s[5])
 
-    unpaired_clients = 0
     for key, c in clients.items():
         if key in paired or key in databases:
             continue
         peer = _first(c, peer_idx)
         if not peer:
-            unpaired_clients += start_ns <= c[5] < end_ns
+            unpaired(True, c[5])
             continue
         system = _attr(c, 16)
         messaging = c[4] == PRODUCER or bool(system)
         virtual.setdefault(peer, ("messaging", system) if messaging else ("peer", ""))
-        count(c[3], peer, VIRTUAL, c[5], c[7] == ERROR, c[6], None)
+        record(c[3], peer, VIRTUAL, c[5], c[7] == ERROR, c[6], None, None)
+    return services, virtual
 
-    seconds = (end_ns - start_ns) / NS_PER_S
-    edges = [Edge(client, server, ctype, a.requests, a.errors,
-                  a.requests / seconds if seconds > 0 else 0.0,
-                  _latency(a.server), _latency(a.client), _latency(a.messaging))
-             for (client, server, ctype), a in sorted(accs.items())]
-    used = {e.client for e in edges} | {e.server for e in edges}
+
+def _nodes(used: set[str], services: set[str], virtual: dict[str, tuple[str, str]]
+           ) -> list[Node]:
     nodes = []
     for name in sorted(used):
         if name in services:
@@ -343,4 +301,224 @@ def service_graph(
         else:
             kind, system = virtual.get(name, ("peer", ""))
             nodes.append(Node(name, True, kind, system))
-    return ServiceGraph(nodes, edges, start_ns, end_ns, unpaired_clients, unpaired_servers)
+    return nodes
+
+
+@dataclass(slots=True)
+class _Acc:
+    """One edge's observations while pairing."""
+
+    requests: int = 0
+    errors: int = 0
+    server: list[int] = field(default_factory=list)
+    client: list[int] = field(default_factory=list)
+    messaging: list[int] = field(default_factory=list)
+
+
+def _latency(values: list[int]) -> LatencyStats | None:
+    if not values:
+        return None
+    values.sort()
+    p50, p95, p99 = (exact_quantile(values, q) for q in QUANTILES)
+    return LatencyStats(len(values), values[0], values[-1], sum(values) / len(values),
+                        p50, p95, p99)
+
+
+def service_graph(
+    spans: Iterable[GraphSpan],
+    start_ns: int,
+    end_ns: int,
+    *,
+    peer_attributes: Sequence[str] = DEFAULT_PEER_ATTRIBUTES,
+    database_name_attributes: Sequence[str] = DEFAULT_DATABASE_NAME_ATTRIBUTES,
+    pair_links: bool = True,
+) -> ServiceGraph:
+    """Build the service graph of the edges that start in ``[start_ns, end_ns)``, with
+    exact latency quantiles."""
+    spans = spans if isinstance(spans, Sequence) else list(spans)
+    accs: dict[tuple[str, str, str], _Acc] = defaultdict(_Acc)
+    lonely = [0, 0]  # unpaired servers, clients
+
+    def record(client: str, server: str, ctype: str, when: int, failed: bool,
+               client_ns: int | None, server_ns: int | None, messaging_ns: int | None
+               ) -> None:
+        if start_ns <= when < end_ns:
+            acc = accs[client, server, ctype]
+            acc.requests += 1
+            acc.errors += failed
+            if client_ns is not None:
+                acc.client.append(client_ns)
+            if server_ns is not None:
+                acc.server.append(server_ns)
+            if messaging_ns is not None:
+                acc.messaging.append(messaging_ns)
+
+    def unpaired(is_client: bool, when: int) -> None:
+        lonely[is_client] += start_ns <= when < end_ns
+
+    services, virtual = _pair(spans, record, unpaired, peer_attributes,
+                              database_name_attributes, pair_links)
+    seconds = (end_ns - start_ns) / NS_PER_S
+    edges = [Edge(client, server, ctype, a.requests, a.errors,
+                  a.requests / seconds if seconds > 0 else 0.0,
+                  _latency(a.server), _latency(a.client), _latency(a.messaging))
+             for (client, server, ctype), a in sorted(accs.items())]
+    used = {e.client for e in edges} | {e.server for e in edges}
+    return ServiceGraph(_nodes(used, services, virtual), edges, start_ns, end_ns,
+                        lonely[True], lonely[False])
+
+
+# --- counts that add up: the rollups' form ---------------------------------------------
+
+
+@dataclass(slots=True)
+class EdgeCounts:
+    requests: int = 0
+    errors: int = 0
+    server: LatencyHistogram = field(default_factory=LatencyHistogram)
+    client: LatencyHistogram = field(default_factory=LatencyHistogram)
+    messaging: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def merge(self, other: EdgeCounts) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.server.merge(other.server)
+        self.client.merge(other.client)
+        self.messaging.merge(other.messaging)
+
+
+def _estimated(histogram: LatencyHistogram) -> LatencyStats | None:
+    if not histogram.count:
+        return None
+    p50, p95, p99 = (histogram.quantile(q) for q in QUANTILES)
+    return LatencyStats(histogram.count, histogram.min, histogram.max,
+                        histogram.total / histogram.count, p50, p95, p99)
+
+
+@dataclass(slots=True)
+class GraphCounts:
+    """A time range's edges as counts and latency histograms: the counts of adjacent ranges
+    add up to those of the two together, so stored slices make any longer window.
+
+    ``services`` and ``virtual`` describe the nodes the edges name; ``spans`` counts, and
+    ``first_start_ns`` is the earliest of, the graph's spans that start in the range."""
+
+    edges: dict[tuple[str, str, str], EdgeCounts] = field(default_factory=dict)
+    services: set[str] = field(default_factory=set)
+    virtual: dict[str, tuple[str, str]] = field(default_factory=dict)
+    unpaired_clients: int = 0
+    unpaired_servers: int = 0
+    spans: int = 0
+    first_start_ns: int | None = None
+
+    def merge(self, other: GraphCounts) -> None:
+        for key, counts in other.edges.items():
+            mine = self.edges.get(key)
+            if mine is None:
+                mine = self.edges[key] = EdgeCounts()
+            mine.merge(counts)
+        self.services |= other.services
+        for name, node in other.virtual.items():
+            self.virtual.setdefault(name, node)
+        self.unpaired_clients += other.unpaired_clients
+        self.unpaired_servers += other.unpaired_servers
+        self.spans += other.spans
+        if other.first_start_ns is not None and (self.first_start_ns is None
+                                                 or other.first_start_ns < self.first_start_ns):
+            self.first_start_ns = other.first_start_ns
+
+    def graph(self, start_ns: int, end_ns: int) -> ServiceGraph:
+        """The service graph these counts make over ``[start_ns, end_ns)`` (for the rates),
+        with latency quantiles estimated from the histograms."""
+        seconds = (end_ns - start_ns) / NS_PER_S
+        edges = [Edge(client, server, ctype, c.requests, c.errors,
+                      c.requests / seconds if seconds > 0 else 0.0,
+                      _estimated(c.server), _estimated(c.client), _estimated(c.messaging))
+                 for (client, server, ctype), c in sorted(self.edges.items())]
+        used = {e.client for e in edges} | {e.server for e in edges}
+        return ServiceGraph(_nodes(used, self.services, self.virtual), edges, start_ns,
+                            end_ns, self.unpaired_clients, self.unpaired_servers)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({
+            "edges": [[*key, c.requests, c.errors, c.server.to_list(), c.client.to_list(),
+                       c.messaging.to_list()] for key, c in self.edges.items()],
+            "services": sorted(self.services),
+            "virtual": self.virtual,
+            "unpaired": [self.unpaired_clients, self.unpaired_servers],
+            "spans": self.spans,
+            "first_start_ns": self.first_start_ns,
+        })
+
+    @classmethod
+    def from_json(cls, stored: bytes | str) -> GraphCounts:
+        data = orjson.loads(stored)
+        histogram = LatencyHistogram.from_list
+        edges = {(client, server, ctype): EdgeCounts(requests, errors, histogram(s),
+                                                     histogram(c), histogram(m))
+                 for client, server, ctype, requests, errors, s, c, m in data["edges"]}
+        return cls(edges, set(data["services"]),
+                   {name: (kind, system) for name, (kind, system) in data["virtual"].items()},
+                   *data["unpaired"], data["spans"], data["first_start_ns"])
+
+
+def sliced_graph_counts(
+    spans: Iterable[GraphSpan],
+    start_ns: int,
+    end_ns: int,
+    slice_ns: int,
+    *,
+    peer_attributes: Sequence[str] = DEFAULT_PEER_ATTRIBUTES,
+    database_name_attributes: Sequence[str] = DEFAULT_DATABASE_NAME_ATTRIBUTES,
+    pair_links: bool = True,
+) -> dict[int, GraphCounts]:
+    """The counts of each ``slice_ns`` slice of ``[start_ns, end_ns)`` (``start_ns`` a
+    multiple of it; the last slice is cut short at ``end_ns`` if that is not), keyed by the
+    slice's start, paired once over all the spans given (pass spans from a margin either
+    side, as for ``service_graph``). Every slice has an entry, empty or not."""
+    if start_ns % slice_ns:
+        raise ValueError("the range must start on a slice boundary")
+    spans = spans if isinstance(spans, Sequence) else list(spans)
+    slices = {at: GraphCounts() for at in range(start_ns, end_ns, slice_ns)}
+    accs: dict[tuple[int, str, str, str], _Acc] = defaultdict(_Acc)
+
+    def record(client: str, server: str, ctype: str, when: int, failed: bool,
+               client_ns: int | None, server_ns: int | None, messaging_ns: int | None
+               ) -> None:
+        if start_ns <= when < end_ns:
+            acc = accs[when - when % slice_ns, client, server, ctype]
+            acc.requests += 1
+            acc.errors += failed
+            if client_ns is not None:
+                acc.client.append(client_ns)
+            if server_ns is not None:
+                acc.server.append(server_ns)
+            if messaging_ns is not None:
+                acc.messaging.append(messaging_ns)
+
+    def unpaired(is_client: bool, when: int) -> None:
+        if start_ns <= when < end_ns:
+            counts = slices[when - when % slice_ns]
+            if is_client:
+                counts.unpaired_clients += 1
+            else:
+                counts.unpaired_servers += 1
+
+    services, virtual = _pair(spans, record, unpaired, peer_attributes,
+                              database_name_attributes, pair_links)
+    for s in spans:
+        when = s[5]
+        if start_ns <= when < end_ns:
+            counts = slices[when - when % slice_ns]
+            counts.spans += 1
+            if counts.first_start_ns is None or when < counts.first_start_ns:
+                counts.first_start_ns = when
+    histogram = LatencyHistogram.of
+    for (at, *key), a in accs.items():  # histograms from whole lists: much the cheaper
+        slices[at].edges[tuple(key)] = EdgeCounts(a.requests, a.errors, histogram(a.server),
+                                                  histogram(a.client), histogram(a.messaging))
+    for counts in slices.values():  # each slice describes only the nodes it names
+        used = {name for key in counts.edges for name in key[:2]}
+        counts.services = used & services
+        counts.virtual = {name: virtual[name] for name in used - services if name in virtual}
+    return slices

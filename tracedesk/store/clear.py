@@ -39,6 +39,7 @@ def clear_all(db_path: Path | str) -> RowCounts:
                                  for table in ("traces", "spans", "logs", "metric_points")))
             # New spans may take the old rowids: no block may claim them.
             conn.execute("DELETE FROM span_blocks")
+            conn.execute("DELETE FROM graph_rollups")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:

@@ -219,53 +219,16 @@ class Reader:
             if value is not None:
                 where += f" AND {column} = ?"
                 args.append(value)
-        rows = self._spans_in_window(
-            "SELECT service_name, name, kind, start_time_unix_nano, duration_ns, status_code "
-            "FROM spans", where, args, start_ns, end_ns)
+        rows = spans_in_window(
+            self.conn, "SELECT service_name, name, kind, start_time_unix_nano, duration_ns, "
+            "status_code FROM spans", where, args, start_ns, end_ns)
         # tuple.__new__ makes each row a SpanSample in C: no Python call per row.
         return list(map(partial(tuple.__new__, SpanSample), rows))
 
     def graph_spans(self, start_ns: int, end_ns: int) -> list[GraphSpan]:
         """CLIENT, SERVER, PRODUCER and CONSUMER spans that start in ``[start_ns, end_ns)``,
         with the attributes the service graph reads (one SELECT)."""
-        # One json_extract with every path parses the attributes once and answers a JSON
-        # array: about half the time of one call per attribute. A server span with a parent
-        # needs no attributes (only roots are named from theirs).
-        paths = ", ".join(f"'$.\"{key}\"'" for key in GRAPH_ATTRIBUTES)
-        rows = self._spans_in_window(
-            "SELECT trace_id, span_id, parent_span_id, service_name, kind, "
-            "start_time_unix_nano, duration_ns, status_code, "
-            "CASE WHEN kind = 2 AND parent_span_id != '' THEN NULL "
-            f"ELSE json_extract(coalesce(attributes, span_attributes(raw)), {paths}) END, "
-            "CASE WHEN kind = 5 THEN nullif(coalesce(links, span_links(raw)), '[]') END "
-            "FROM spans", " AND kind BETWEEN 2 AND 5", [], start_ns, end_ns)
-        new, loads = tuple.__new__, orjson.loads
-        # Spans of one operation carry the same peer attributes, so a window holds only a
-        # few hundred distinct answers: each is parsed once (bounded, in case it is not so).
-        parsed: dict[str | None, tuple] = {None: (None,) * len(GRAPH_ATTRIBUTES)}
-        out = []
-        for row in rows:
-            attrs = parsed.get(row[8])
-            if attrs is None:
-                attrs = tuple(loads(row[8]))
-                if len(parsed) < PARSED_ATTRIBUTE_SETS:
-                    parsed[row[8]] = attrs
-            links = row[9]
-            if links is not None:  # a consumer's links: (trace id, span id) pairs
-                links = tuple((link.get("trace_id", ""), link.get("span_id", ""))
-                              for link in loads(links) if isinstance(link, dict))
-            out.append(new(GraphSpan, (*row[:8], *attrs, links)))
-        return out
-
-    def _spans_in_window(self, select: str, where: str, args: list[Any], start_ns: int,
-                         end_ns: int) -> Iterator[tuple]:
-        """Rows of ``select`` for spans starting in ``[start_ns, end_ns)`` that also meet
-        ``where`` (`` AND ...``), read range by range from the block ranges that can hold
-        them (see store.span_blocks)."""
-        sql = (f"{select} WHERE rowid BETWEEN ? AND ? AND start_time_unix_nano >= ? "
-               f"AND start_time_unix_nano < ?{where}")
-        for first, last in window_ranges(self.conn, start_ns, end_ns):
-            yield from self.conn.execute(sql, (first, last, start_ns, end_ns, *args))
+        return graph_spans(self.conn, start_ns, end_ns)
 
     def newest_trace_start(self) -> int | None:
         """The start time of the newest trace (from the index: no scan)."""
@@ -298,3 +261,49 @@ class Reader:
             "WHERE j.key = ? AND j.type = 'text' GROUP BY j.value "
             "ORDER BY count(*) DESC, j.value LIMIT ?", (sample, key, limit))
         return [row[0] for row in rows]
+
+
+def graph_spans(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> list[GraphSpan]:
+    """CLIENT, SERVER, PRODUCER and CONSUMER spans that start in ``[start_ns, end_ns)``,
+    with the attributes the service graph reads (one SELECT)."""
+    # One json_extract with every path parses the attributes once and answers a JSON
+    # array: about half the time of one call per attribute. A server span with a parent
+    # needs no attributes (only roots are named from theirs).
+    paths = ", ".join(f"'$.\"{key}\"'" for key in GRAPH_ATTRIBUTES)
+    rows = spans_in_window(
+        conn,
+        "SELECT trace_id, span_id, parent_span_id, service_name, kind, "
+        "start_time_unix_nano, duration_ns, status_code, "
+        "CASE WHEN kind = 2 AND parent_span_id != '' THEN NULL "
+        f"ELSE json_extract(coalesce(attributes, span_attributes(raw)), {paths}) END, "
+        "CASE WHEN kind = 5 THEN nullif(coalesce(links, span_links(raw)), '[]') END "
+        "FROM spans", " AND kind BETWEEN 2 AND 5", [], start_ns, end_ns)
+    new, loads = tuple.__new__, orjson.loads
+    # Spans of one operation carry the same peer attributes, so a window holds only a
+    # few hundred distinct answers: each is parsed once (bounded, in case it is not so).
+    parsed: dict[str | None, tuple] = {None: (None,) * len(GRAPH_ATTRIBUTES)}
+    out = []
+    for row in rows:
+        attrs = parsed.get(row[8])
+        if attrs is None:
+            attrs = tuple(loads(row[8]))
+            if len(parsed) < PARSED_ATTRIBUTE_SETS:
+                parsed[row[8]] = attrs
+        links = row[9]
+        if links is not None:  # a consumer's links: (trace id, span id) pairs
+            links = tuple((link.get("trace_id", ""), link.get("span_id", ""))
+                          for link in loads(links) if isinstance(link, dict))
+        out.append(new(GraphSpan, (*row[:8], *attrs, links)))
+    return out
+
+
+def spans_in_window(conn: sqlite3.Connection, select: str, where: str, args: list[Any],
+                    start_ns: int, end_ns: int) -> Iterator[tuple]:
+    """Rows of ``select`` for spans starting in ``[start_ns, end_ns)`` that also meet
+    ``where`` (`` AND ...``), read range by range from the block ranges that can hold
+    them (see store.span_blocks)."""
+    sql = (f"{select} WHERE rowid BETWEEN ? AND ? AND start_time_unix_nano >= ? "
+           f"AND start_time_unix_nano < ?{where}")
+    for first, last in window_ranges(conn, start_ns, end_ns):
+        yield from conn.execute(sql, (first, last, start_ns, end_ns, *args))
+

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tracedesk.store.graph_rollups import forget_slices
 from tracedesk.store.span_blocks import prune_blocks
 from tracedesk.store.span_words import forget_traces
 from tracedesk.store.writer import json_ids
@@ -80,6 +81,11 @@ class Retention:
                 "SELECT trace_ref FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))",
                 (ids,)))
             forget_traces(c, refs)  # before the spans go: it needs their text
+            first, last = c.execute(
+                "SELECT min(start_time_unix_nano), max(end_time_unix_nano) FROM traces "
+                "WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,)).fetchone()
+            if first is not None:
+                forget_slices(c, first, last)
             c.execute("DELETE FROM spans WHERE trace_ref IN (SELECT value FROM json_each(?))",
                       (refs,))
             for table in ("logs", "traces"):

@@ -260,6 +260,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX traces_by_seq ON traces (seq);
     CREATE INDEX traces_by_duration ON traces (duration_ns);
     """,
+    # 7 → 8: the service graph's counts per time slice, kept by the writer (see
+    # store.graph_rollups); derived from spans, so it starts empty and fills itself.
+    """
+    CREATE TABLE graph_rollups (
+        slice_start INTEGER PRIMARY KEY,   -- Unix ns, a multiple of the slice length
+        counts BLOB NOT NULL               -- JSON: the slice's edges with latency histograms
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,7 @@ from tracedesk.otlp.batch import (
 )
 from tracedesk.otlp.summaries import TRACE_COLUMNS
 from tracedesk.otlp.traces import cold_columns
+from tracedesk.store.graph_rollups import forget_slices, roll_up_some
 from tracedesk.store.schema import connect
 from tracedesk.store.span_blocks import record_block
 from tracedesk.store.span_words import forget_rows
@@ -120,6 +121,7 @@ class Writer:
         # have rowids from this one on; None when there are none.
         self._deferred_from = self._stored_deferred_from()
         self.has_unindexed = True  # until index_some finds nothing left
+        self.has_stale_rollups = True  # until roll_up finds nothing to do
 
     def begin(self) -> None:
         if not self._in_tx:
@@ -195,8 +197,10 @@ class Writer:
             conn.executemany(INSERT_SPAN, [(*r[:RAW], *r[RAW + 1:], refs[r[0]]) for r in spans])
         # From ``top``, not above it: a span replacing the top row may take its rowid.
         last = conn.execute("SELECT max(rowid) FROM spans").fetchone()[0]
-        record_block(conn, max(top, 1), last, [r[START] for r in spans])
-        self.has_unindexed = True
+        starts = [r[START] for r in spans]
+        record_block(conn, max(top, 1), last, starts)
+        forget_slices(conn, min(starts), max(starts))
+        self.has_unindexed = self.has_stale_rollups = True
         seq = self.seq
         conn.executemany(INSERT_TRACE, [(*t, seq, refs[t[0]]) for t in new])
         if stored:
@@ -254,6 +258,14 @@ class Writer:
             conn.execute("UPDATE span_words_progress SET indexed_to = ?", (rows[-1][0],))
         self.has_unindexed = len(rows) == limit
         return len(rows)
+
+    def roll_up(self, limit: int) -> int:
+        """Store up to ``limit`` closed slices of the service graph (see
+        store.graph_rollups) in a transaction of its own; the number stored."""
+        self.commit()
+        done = roll_up_some(self.conn, limit)
+        self.has_stale_rollups = done > 0
+        return done
 
     def close(self) -> None:
         self.commit()

@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 
 from tracedesk.otlp.batch import DecodedBatch
 from tracedesk.store.checkpoint import Checkpointer
+from tracedesk.store.graph_rollups import STEP_SLICES
 from tracedesk.store.retention import Retention, RetentionLimits
 from tracedesk.store.writer import Writer
 
@@ -43,15 +44,25 @@ def encode_batch(batch_id: int, payload: bytes) -> bytes:
     return BATCH + batch_id.to_bytes(8, "big") + payload
 
 
-def _idle_work(step, writer: Writer) -> None:
-    """One chunk of work the pipe left time for (``convert_deferred`` or ``index_some``),
-    in its own transaction."""
+def _idle_work(writer: Writer) -> None:
+    """One chunk of the work the pipe left time for, in its own transaction: the service
+    graph's rollups first (the Services screen waits for them), then deferred spans'
+    conversion, then the attribute index."""
     try:
-        step(IDLE_CHUNK)
+        if writer.has_stale_rollups:
+            writer.roll_up(STEP_SLICES)
+        elif writer.has_deferred:
+            writer.convert_deferred(IDLE_CHUNK)
+        elif writer.has_unindexed:
+            writer.index_some(IDLE_CHUNK)
         writer.commit()
     except Exception:  # nothing is lost: the next batch's idle moment tries again
         writer.rollback()
-        writer.has_unindexed = False
+        writer.has_unindexed = writer.has_stale_rollups = False
+
+
+def _has_idle_work(writer: Writer) -> bool:
+    return writer.has_stale_rollups or writer.has_deferred or writer.has_unindexed
 
 
 def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None:
@@ -92,14 +103,11 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
             continue
         if not waiting:
             wait = IDLE_POLL_SECONDS
-            if writer.has_deferred or writer.has_unindexed:
+            if _has_idle_work(writer):
                 wait = max(0.0, last_batch_at + QUIET_SECONDS - time.monotonic())
             if not conn.poll(wait):
-                if time.monotonic() - last_batch_at >= QUIET_SECONDS:
-                    if writer.has_deferred:
-                        _idle_work(writer.convert_deferred, writer)
-                    elif writer.has_unindexed:
-                        _idle_work(writer.index_some, writer)
+                if time.monotonic() - last_batch_at >= QUIET_SECONDS and _has_idle_work(writer):
+                    _idle_work(writer)
                 retention.tick()
                 checkpointer.catch_up()
                 continue

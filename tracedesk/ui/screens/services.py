@@ -1,8 +1,9 @@
 """The Services screen: the service graph over a recent window, as a call tree or a table.
 
 The graph is built like Tempo's service-graph processor (see ``analysis.service_graph``)
-from the spans of the window ending at the newest stored trace, so old or imported data
-shows too. It is recomputed at most every few seconds while data arrives.
+over the window ending at the newest stored trace, so old or imported data shows too: from
+the writer's rollups of its closed 10-second slices and the spans of the rest (see
+``store.graph_rollups``). It is recomputed at most every few seconds while data arrives.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tracedesk.analysis.call_tree import CallRow, call_tree
-from tracedesk.analysis.service_graph import Edge, ServiceGraph, service_graph
+from tracedesk.analysis.service_graph import Edge, GraphCounts, ServiceGraph
 from tracedesk.analysis.span_metrics import NS_PER_S
 from tracedesk.analysis.time_axis import format_duration
 from tracedesk.analysis.waterfall import tree_prefix
+from tracedesk.store.graph_rollups import slice_of, window_counts
 from tracedesk.store.reader import Reader
 from tracedesk.ui.screens.throttled import ThrottledScreen
 from tracedesk.ui.text import clean, service_colour
@@ -30,10 +32,6 @@ from tracedesk.ui.widgets.status_bar import StatusBar
 
 WINDOWS_NS = (5 * 60 * 10**9, 15 * 60 * 10**9, 60 * 60 * 10**9)
 WINDOW_NAMES = ("5m", "15m", "1h")
-# Calls are counted when they start inside the window, but their other side is read from a
-# little before and after it: a server span starts after its client, a consumer after its
-# producer (the window ends where the newest trace starts, so its servers start after it).
-PAIRING_MARGIN_NS = 30 * 10**9
 NODE_KINDS = {"database": "database", "messaging": "queue", "peer": "external",
               "user": "entry"}
 ERROR_STYLE = Style(color="#ff5f5f", bold=True)
@@ -98,17 +96,17 @@ class ServicesScreen(ThrottledScreen):
     def _compute(self, window_ns: int) -> None:
         started = self.app.clock()
 
-        def query(reader: Reader) -> tuple[int, list]:
-            end = reader.newest_trace_start()
-            if end is None:
-                return 0, []
-            end += 1
-            return end, reader.graph_spans(end - window_ns - PAIRING_MARGIN_NS,
-                                           end + PAIRING_MARGIN_NS)
+        def query(reader: Reader) -> tuple[int, int, GraphCounts]:
+            newest = reader.newest_trace_start()
+            if newest is None:
+                return 0, 0, GraphCounts()
+            end = newest + 1
+            start = slice_of(end - window_ns)  # whole slices: a few seconds more
+            return start, end, window_counts(reader.conn, start, end)
 
-        end, spans = self.app.data.read_long(query)
-        graph = service_graph(spans, observed_start(spans, end - window_ns, end), end)
-        self.app.call_from_thread(self._show, _Computed(graph, len(spans),
+        start, end, counts = self.app.data.read_long(query)
+        graph = counts.graph(observed_start(counts.first_start_ns, start, end), end)
+        self.app.call_from_thread(self._show, _Computed(graph, counts.spans,
                                                         self.app.clock() - started))
 
     def _show(self, computed: _Computed) -> None:
@@ -188,11 +186,12 @@ class ServicesScreen(ThrottledScreen):
         show_service(self.app, service)
 
 
-def observed_start(spans: list, start_ns: int, end_ns: int) -> int:
-    """Where the data in ``[start_ns, end_ns)`` begins, so rates are per second of data: a
-    receiver that started a minute ago has received a minute of calls, not five. At least
-    a second before the end, so one lone trace does not make a rate of thousands."""
-    first = min((s[5] for s in spans), default=start_ns)  # the spans' start times
+def observed_start(first_ns: int | None, start_ns: int, end_ns: int) -> int:
+    """Where the data in ``[start_ns, end_ns)`` begins (its first span starts at
+    ``first_ns``), so rates are per second of data: a receiver that started a minute ago
+    has received a minute of calls, not five. At least a second before the end, so one
+    lone trace does not make a rate of thousands."""
+    first = start_ns if first_ns is None else first_ns
     return max(start_ns, min(first, end_ns - NS_PER_S))
 
 
