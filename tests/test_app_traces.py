@@ -477,3 +477,27 @@ async def test_a_wide_list_shows_every_service_of_a_trace(store):
     async with app.run_test(size=(160, 20)) as pilot:
         await settle(pilot)
         assert lines(app)[0].endswith(", ".join(services))
+
+
+async def test_a_page_of_an_unfiltered_list_is_read_at_once_and_a_queried_one_by_a_worker(
+        store):
+    """A worker's thread start and its answer's way back cost more than reading a page near
+    either end of the unfiltered list; a query's page may take long, so it goes to a worker."""
+    add_paged_traces(store)
+    app = make_app(store.path, RECEIVER, poll_seconds=0.05)
+    async with app.run_test(size=(120, 20)) as pilot:
+        await settle(pilot)
+        screen, trace_list = app.screen, app.screen.query_one(TraceList)
+        assert trace_list.cached_row(200) is None  # only the ends were read ahead
+        screen.request_page(1, trace_list.generation)
+        row = trace_list.cached_row(200)
+        assert row is not None and row.root_span_name == SECOND_PAGE_ROW.strip()
+
+        await pilot.press("slash", *"op", "enter")  # every one of them matches
+        await settle(pilot)
+        assert trace_list.total == 500 and trace_list.cached_row(200) is None
+        screen.request_page(1, trace_list.generation)
+        assert trace_list.cached_row(200) is None  # asked of a worker
+        await settle(pilot)
+        row = trace_list.cached_row(200)
+        assert row is not None and row.root_span_name == SECOND_PAGE_ROW.strip()

@@ -13,8 +13,8 @@ T = TypeVar("T")
 
 
 class DataSource:
-    """Runs reader calls one at a time per kind (short or long); call it only from worker
-    threads."""
+    """Runs reader calls one at a time per kind (short or long); call them from worker
+    threads, except ``read_now``."""
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
@@ -32,6 +32,16 @@ class DataSource:
         """A quick read: a page of rows, a count, one span."""
         with self._lock:
             return query(self._reader)
+
+    def read_now(self, query: Callable[[Reader], T]) -> tuple[bool, T | None]:
+        """A quick read on the calling thread, the event loop's included, if no worker
+        holds the reader: (True, its answer), else (False, None) at once."""
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            return True, query(self._reader)
+        finally:
+            self._lock.release()
 
     def read_long(self, query: Callable[[Reader], T]) -> T:
         """A read that may take a while: a whole trace, a window of spans or points."""

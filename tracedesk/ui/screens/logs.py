@@ -51,6 +51,9 @@ class LogSource:
     def key(self, item: LogRecord) -> int:
         return item.log_id
 
+    def quick(self) -> bool:
+        return self.where == LogFilter()
+
 
 class LogsScreen(LiveListScreen[LogRecord]):
     BINDINGS = [

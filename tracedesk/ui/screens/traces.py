@@ -85,6 +85,12 @@ class TraceSource:
     def key(self, item: TraceSummary) -> str:
         return item.trace_id
 
+    def quick(self) -> bool:
+        # A time range is a range of the start index: quick when that is the order too.
+        where = self.where
+        ranged = where.since_ns is not None or where.until_ns is not None
+        return where.query is None and (not ranged or self.order is TraceOrder.NEWEST)
+
 
 class TracesScreen(LiveListScreen[TraceSummary]):
     BINDINGS = [
