@@ -25,6 +25,7 @@ from tracedesk.demo.shop import Shop
 from tracedesk.otlp import ResourceTable, Signal, decode
 from tracedesk.receiver.export import ExportHandler
 from tracedesk.receiver.ingest import Ingest
+from tracedesk.store import graph_rollups
 from tracedesk.store.clear import clear_all
 from tracedesk.store.graph_rollups import (
     CLOSE_MARGIN_NS,
@@ -253,3 +254,39 @@ def test_a_database_without_the_rollups_table_is_paired_from_spans(tmp_path):
                                       NOW + PAIRING_MARGIN_NS), start, NOW)
     _same_graph(window_counts(reader.conn, start, NOW).graph(start, NOW), exact)
     reader.close()
+
+
+def test_slices_whose_pairing_reads_too_many_rows_are_paired_when_shown(tmp_path,
+                                                                        monkeypatch):
+    writer = Writer(tmp_path / "shop.db")
+    shop = Shop(seed=3, repeat_ids=True)
+    for i in range(18):  # three minutes, a batch per 10 s as exporters send them
+        request, _, _ = shop.traces_request_for(8, now_ns=NOW - (17 - i) * SLICE_NS,
+                                                spread_ns=SLICE_NS)
+        writer.apply(decode(Signal.TRACES, request.SerializeToString(), ResourceTable()))
+        writer.commit()
+    rows = writer.conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+    # A small database is read as one range of rows: one row fewer makes it too dense.
+    monkeypatch.setattr(graph_rollups, "MAX_SCANNED_ROWS", rows - 1)
+    while writer.roll_up(6):
+        pass
+    assert stale_slices(writer.conn) == []
+    dense = [at for (at,) in writer.conn.execute(
+        "SELECT slice_start FROM graph_rollups WHERE counts = x''")]
+    first_span = writer.conn.execute("SELECT min(start_time_unix_nano) FROM spans").fetchone()[0]
+    # The slices near the data; the empty hour before it is rolled up as usual.
+    assert dense and min(dense) >= first_span - PAIRING_MARGIN_NS - 2 * SLICE_NS
+    start, end = closed_range(writer.conn)
+    exact = service_graph(graph_spans(writer.conn, start - PAIRING_MARGIN_NS,
+                                      end + PAIRING_MARGIN_NS), start, end)
+    assert exact.edges
+    _same_graph(window_counts(writer.conn, start, end).graph(start, end), exact)
+    # With room for the rows, a slice forgotten by new spans is rolled up again properly.
+    monkeypatch.setattr(graph_rollups, "MAX_SCANNED_ROWS", rows * 10)
+    writer.conn.execute("DELETE FROM graph_rollups WHERE counts = x''")
+    while writer.roll_up(6):
+        pass
+    assert not writer.conn.execute(
+        "SELECT count(*) FROM graph_rollups WHERE counts = x''").fetchone()[0]
+    _same_graph(window_counts(writer.conn, start, end).graph(start, end), exact)
+    writer.close()

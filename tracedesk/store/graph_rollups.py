@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from tracedesk.analysis.service_graph import GraphCounts, sliced_graph_counts
 from tracedesk.store.reader import graph_spans
+from tracedesk.store.span_blocks import window_ranges
 
 SLICE_NS = 10 * 10**9
 # Calls are counted when they start inside a range, but their other side is read from a
@@ -29,8 +30,14 @@ PAIRING_MARGIN_NS = 10 * 10**9
 CLOSE_MARGIN_NS = PAIRING_MARGIN_NS + 10 * 10**9
 # The Services screen's longest window, and the slice its start may fall in.
 HORIZON_NS = 60 * 60 * 10**9 + SLICE_NS
-# Slices paired per quiet moment of the writer: a minute of spans and its margins.
+# Slices paired per quiet moment of the writer: a minute of spans and its margins, or
+# fewer where they hold more rows than this (about 150 ms and 20 MB of pairing). A slice
+# whose pairing alone reads more (over ~1,600 spans/s) is marked too dense: a flood is not
+# rolled up, so the writer's quiet moments stay short and its memory bounded; its window
+# is paired from spans, as without rollups.
 STEP_SLICES = 6
+MAX_SCANNED_ROWS = 50_000
+TOO_DENSE = b""
 
 NEWEST_TRACE_START = "SELECT max(start_time_unix_nano) FROM traces"
 LATEST_SEQ = "SELECT coalesce(max(seq), 0) FROM traces"
@@ -98,31 +105,46 @@ def _stale(conn: sqlite3.Connection, closed: tuple[int, int]) -> list[int]:
     return [at for at in range(*closed, SLICE_NS) if at not in stored]
 
 
+def _scanned_rows(conn: sqlite3.Connection, start_ns: int, end_ns: int, top: int) -> int:
+    """How many span rows pairing ``[start_ns, end_ns)`` reads (its block ranges' rows)."""
+    return sum(min(last, top) - first + 1 for first, last in
+               window_ranges(conn, start_ns - PAIRING_MARGIN_NS, end_ns + PAIRING_MARGIN_NS)
+               if first <= top)
+
+
 def roll_up_some(conn: sqlite3.Connection, max_slices: int = STEP_SLICES) -> int:
     """Compute and store up to ``max_slices`` stale slices (the newest first: what the
     screen shows first), outside any open transaction; how many were stored (0: all are
-    current)."""
+    current). A step reads at most ``MAX_SCANNED_ROWS`` span rows; a slice that alone
+    needs more is stored as too dense (``TOO_DENSE``), to be paired from spans when shown."""
     closed = closed_range(conn)
     stale = [] if closed is None else _stale(conn, closed)
     if closed is None or not stale:
         return 0
     first, end = list(_runs(stale))[-1]
     first = max(first, end - max_slices * SLICE_NS)
+    top = conn.execute("SELECT coalesce(max(rowid), 0) FROM spans").fetchone()[0]
+    start = end - SLICE_NS
+    while start > first and _scanned_rows(conn, start - SLICE_NS, end, top) <= MAX_SCANNED_ROWS:
+        start -= SLICE_NS
     seq = conn.execute(LATEST_SEQ).fetchone()[0]
-    slices = _paired(conn, first, end)
+    if _scanned_rows(conn, start, end, top) > MAX_SCANNED_ROWS:
+        rows = [(start, TOO_DENSE)]
+    else:
+        rows = [(at, counts.to_json()) for at, counts in _paired(conn, start, end).items()]
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Spans stored meanwhile (by another writer, such as an import) may have changed
         # what was read: leave the slices for the next round.
         if conn.execute(LATEST_SEQ).fetchone()[0] == seq:
-            conn.executemany(SAVE, [(at, counts.to_json()) for at, counts in slices.items()])
+            conn.executemany(SAVE, rows)
         # Slices before the horizon are no longer shown: they would only take room.
         conn.execute(PRUNE, (closed[0],))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return len(slices)
+    return len(rows)
 
 
 def window_counts(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> GraphCounts:
@@ -137,7 +159,7 @@ def window_counts(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> Graph
         rows = []
     stored = set()
     for at, counts in rows:
-        if at + SLICE_NS <= end_ns:
+        if at + SLICE_NS <= end_ns and counts != TOO_DENSE:
             total.merge(GraphCounts.from_json(counts))
             stored.add(at)
     missing = [at for at in range(start_ns, end_ns, SLICE_NS) if at not in stored]

@@ -265,7 +265,8 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE graph_rollups (
         slice_start INTEGER PRIMARY KEY,   -- Unix ns, a multiple of the slice length
-        counts BLOB NOT NULL               -- JSON: the slice's edges with latency histograms
+        counts BLOB NOT NULL               -- JSON: its edges and latency histograms;
+                                           -- empty: too dense to roll up
     );
     """,
 ]
