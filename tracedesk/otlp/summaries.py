@@ -7,6 +7,8 @@ have rows. That keeps the summary work off the writer, which is the busier proce
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from tracedesk.otlp.values import to_json
 
 TRACE_COLUMNS = (
@@ -14,11 +16,7 @@ TRACE_COLUMNS = (
     "root_service_name", "root_span_name", "root_span_id", "has_root", "span_count",
     "error_count", "services",
 )
-
-
-def _root_key(row: tuple) -> tuple[bool, int]:
-    # Parentless spans first, then the earliest: it stands in until the root arrives.
-    return row[2] != "", row[6]
+_START, _END, _STATUS, _SERVICE = itemgetter(6), itemgetter(7), itemgetter(9), itemgetter(5)
 
 
 def summarize_traces(span_rows: list[tuple]) -> list[tuple]:
@@ -30,14 +28,18 @@ def summarize_traces(span_rows: list[tuple]) -> list[tuple]:
             spans = by_trace[row[0]] = {}
         spans[row[1]] = row  # a span repeated in one request counts once; the last wins
     out = []
+    # itemgetter, map and list.count run in C: this is per span of every request.
     for trace_id, spans in by_trace.items():
-        rows = spans.values()
-        start = min(r[6] for r in rows)
-        end = max(r[7] for r in rows)
-        root = min(rows, key=_root_key)
+        rows = list(spans.values())
+        start = min(map(_START, rows))
+        end = max(map(_END, rows))
+        # The parentless span (the earliest, if several), else the earliest: it stands in
+        # until the root arrives.
+        roots = [r for r in rows if r[2] == ""]
+        root = min(roots or rows, key=_START)
         out.append((
             trace_id, start, end, max(0, end - start), root[5], root[3], root[1],
-            int(root[2] == ""), len(spans), sum(1 for r in rows if r[9] == 2),
-            to_json(sorted({r[5] for r in rows})),
+            int(root[2] == ""), len(rows), list(map(_STATUS, rows)).count(2),
+            to_json(sorted(set(map(_SERVICE, rows)))),
         ))
     return out

@@ -23,6 +23,9 @@ from tracedesk.otlp.values import (
     to_json,
 )
 
+# All-zero ids are invalid; comparing with them is far cheaper than any() over the bytes.
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
+
 
 def _events_json(events: Any) -> str:
     if not events:
@@ -85,7 +88,7 @@ def decode_traces(
                         "want 16, 8 and 0 or 8)"
                     )
                     continue
-                if not any(trace_id) or not any(span_id):
+                if trace_id == _ZERO_TRACE_ID or span_id == _ZERO_SPAN_ID:
                     batch.reject(f"span {s.name!r}: all-zero trace_id or span_id")
                     continue
                 start = s.start_time_unix_nano
