@@ -115,6 +115,12 @@ async def test_new_calls_appear_while_the_graph_is_shown(store, monkeypatch):
         await settle(pilot, 0.5)
         calls = [row.split(" | ")[0] for row in table_rows(app)]
         assert any(call.endswith("└─ stock") for call in calls), calls
+        # A graph that takes long to compute is recomputed less often.
+        screen = app.screen
+        assert isinstance(screen, ServicesScreen)
+        assert screen.reload_seconds() == max(0.1, 5 * screen._compute_seconds)
+        screen._compute_seconds = 2.0
+        assert screen.reload_seconds() == 10.0
 
 
 async def test_a_long_read_does_not_hold_up_the_list_pages(store):

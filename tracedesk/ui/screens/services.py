@@ -46,7 +46,10 @@ class _Computed:
 
 
 class ServicesScreen(ThrottledScreen):
-    MIN_RELOAD_SECONDS = 5.0  # the graph reads every span of the window
+    # The rollups make a recompute cheap; a window of a flood (paired from spans) is not,
+    # so the screen spends at most a fifth of the time recomputing.
+    MIN_RELOAD_SECONDS = 2.0
+    RELOAD_COST_FACTOR = 5.0
     BINDINGS = [
         Binding("enter", "traces", "Traces", id="services.traces"),
         Binding("w", "next_window", "Window", id="services.window"),
@@ -64,6 +67,7 @@ class ServicesScreen(ThrottledScreen):
         # first frame (~40 ms) before its thread runs. The first resume counts as done.
         self._early: _Computed | None = None
         self._built = self._resumed = False
+        self._compute_seconds = 0.0
         self.reload(force=True)
 
     def compose(self) -> ComposeResult:
@@ -88,6 +92,9 @@ class ServicesScreen(ThrottledScreen):
         self._resumed = True
 
     # --- data -------------------------------------------------------------------------
+
+    def reload_seconds(self) -> float:
+        return max(self.MIN_RELOAD_SECONDS, self.RELOAD_COST_FACTOR * self._compute_seconds)
 
     def recompute(self) -> None:
         self._compute(WINDOWS_NS[self.window])
@@ -115,6 +122,7 @@ class ServicesScreen(ThrottledScreen):
             return
         self._early = None
         self._graph = computed.graph
+        self._compute_seconds = computed.seconds
         banner = Text(no_wrap=True, overflow="ellipsis")
         banner.append(f"service graph · last {WINDOW_NAMES[self.window]} of data", "bold")
         graph = computed.graph

@@ -22,8 +22,12 @@ class ThrottledScreen(Screen):
         """Start reading and computing (in a worker)."""
         raise NotImplementedError
 
+    def reload_seconds(self) -> float:
+        """The least time between two recomputes."""
+        return self.MIN_RELOAD_SECONDS
+
     def reload(self, *, force: bool = False) -> None:
-        wait = self._loaded_at + self.MIN_RELOAD_SECONDS - time.monotonic()
+        wait = self._loaded_at + self.reload_seconds() - time.monotonic()
         if force or wait <= 0:
             self._loaded_at = time.monotonic()
             self.recompute()
