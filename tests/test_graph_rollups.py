@@ -11,11 +11,13 @@ import random
 import sqlite3
 import time
 
+import orjson
 import pytest
 
 from tracedesk.analysis.latency_histogram import LatencyHistogram
 from tracedesk.analysis.service_graph import (
     GraphCounts,
+    GraphSpan,
     ServiceGraph,
     service_graph,
     sliced_graph_counts,
@@ -32,6 +34,7 @@ from tracedesk.store.graph_rollups import (
     PAIRING_MARGIN_NS,
     SLICE_NS,
     closed_range,
+    slice_of,
     stale_slices,
     window_counts,
 )
@@ -290,3 +293,77 @@ def test_slices_whose_pairing_reads_too_many_rows_are_paired_when_shown(tmp_path
         "SELECT count(*) FROM graph_rollups WHERE counts = x''").fetchone()[0]
     _same_graph(window_counts(writer.conn, start, end).graph(start, end), exact)
     writer.close()
+
+
+def _graph_span(trace: str, sid: str, parent: str, service: str, kind: int, start: int,
+                links: tuple = ()) -> GraphSpan:
+    return GraphSpan(trace, sid, parent, service, kind, start, 10**6, 0, links=links or None)
+
+
+def test_a_slice_counts_the_same_paired_alone_or_with_its_neighbours(tmp_path):
+    """What lets a forgotten slice be paired again on its own: nothing further than the
+    pairing margin from a slice changes it."""
+    P = NOW - 10 * 60 * S
+    far = [  # a producer, and a consumer in its own trace linked to it 34 s later
+        _graph_span("t1", "root", "", "shop", 2, P + S),
+        _graph_span("t1", "send", "root", "shop", 4, P + S + 1000),
+        _graph_span("t2", "recv", "", "mailer", 5, P + 35 * S, links=(("t1", "send"),)),
+    ]
+    _shop_database(tmp_path / "shop.db", minutes=2)
+    reader = Reader(tmp_path / "shop.db")
+    shop = reader.graph_spans(0, 2**63 - 1)
+    reader.close()
+    for spans, start in ((far, P), (shop, slice_of(NOW - 2 * 60 * S))):
+        end = start + 6 * SLICE_NS
+        together = sliced_graph_counts(spans, start, end, SLICE_NS,
+                                       max_gap_ns=PAIRING_MARGIN_NS)
+        for at, counts in together.items():
+            near = [s for s in spans if at - PAIRING_MARGIN_NS <= s.start_time_unix_nano
+                    < at + SLICE_NS + PAIRING_MARGIN_NS]
+            alone = sliced_graph_counts(near, at, at + SLICE_NS, SLICE_NS,
+                                        max_gap_ns=PAIRING_MARGIN_NS)[at]
+            assert alone.to_json() == counts.to_json(), at
+    # The producer and its consumer were too far apart to pair: no queue edge anywhere.
+    counts = sliced_graph_counts(far, P, P + 6 * SLICE_NS, SLICE_NS,
+                                 max_gap_ns=PAIRING_MARGIN_NS)
+    keys = {key for c in counts.values() for key in c.edges}
+    assert ("user", "mailer", "virtual_node") in keys
+    assert not any(key[2] == "messaging_system" for key in keys)
+
+
+def test_a_span_sent_again_with_another_start_forgets_where_it_was(tmp_path):
+    path = tmp_path / "moved.db"
+    writer = Writer(path)
+    request, _, _ = Shop(seed=8, repeat_ids=True).traces_request_for(
+        30, now_ns=NOW, spread_ns=3 * 60 * S)
+    writer.apply(decode(Signal.TRACES, request.SerializeToString(), ResourceTable()))
+    writer.commit()
+    while writer.roll_up(100):
+        pass
+    start, end = closed_range(writer.conn)
+    # The oldest trace comes again, every span moved a minute later (a corrected clock).
+    spans = [span for rs in request.resource_spans for ss in rs.scope_spans
+             for span in ss.spans]
+    oldest = min(spans, key=lambda span: span.start_time_unix_nano).trace_id
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            kept = [span for span in ss.spans if span.trace_id == oldest]
+            del ss.spans[:]
+            ss.spans.extend(kept)
+            for span in ss.spans:
+                span.start_time_unix_nano += 60 * S
+                span.end_time_unix_nano += 60 * S
+    writer.apply(decode(Signal.TRACES, request.SerializeToString(), ResourceTable()))
+    writer.commit()
+    exact = service_graph(graph_spans(writer.conn, start - PAIRING_MARGIN_NS,
+                                      end + PAIRING_MARGIN_NS), start, end)
+    _same_graph(window_counts(writer.conn, start, end).graph(start, end), exact)
+    writer.close()
+
+
+def test_durations_near_the_64_bit_limit_are_stored():
+    big = 2**63 - 1
+    histogram = LatencyHistogram.of([big, big, big])
+    stored = LatencyHistogram.from_list(orjson.loads(orjson.dumps(histogram.to_list())))
+    assert (stored.count, stored.max) == (3, big)
+    assert stored.quantile(0.5) == pytest.approx(big, rel=ACCURACY)

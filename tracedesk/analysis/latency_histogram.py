@@ -82,7 +82,9 @@ class LatencyHistogram:
         flat: list[int] = []
         for index, n in self.counts.items():
             flat += (index, n)
-        return [self.count, self.total, self.min, self.max, flat]
+        # JSON integers end at 64 bits; a sum of durations near the limit does not.
+        total = self.total if self.total < 2**63 else float(self.total)
+        return [self.count, total, self.min, self.max, flat]
 
     @classmethod
     def from_list(cls, stored: list) -> LatencyHistogram:

@@ -218,10 +218,12 @@ Unpaired = Callable[[bool, int], None]
 
 def _pair(spans: Sequence[GraphSpan], record: Record, unpaired: Unpaired,
           peer_attributes: Sequence[str], database_name_attributes: Sequence[str],
-          pair_links: bool) -> tuple[set[str], dict[str, tuple[str, str]]]:
+          pair_links: bool, max_gap_ns: int | None = None
+          ) -> tuple[set[str], dict[str, tuple[str, str]]]:
     """Pair the spans into edges, calling ``record`` per edge observation and ``unpaired``
     per span left without a partner; the services seen and the virtual nodes named
-    (name -> (kind, system))."""
+    (name -> (kind, system)). With ``max_gap_ns``, two spans pair only if their starts are
+    at most that far apart (Tempo's ``wait``)."""
     peer_idx = _indices(peer_attributes)
     db_idx = _indices(database_name_attributes)
     # Deduplicate (last wins) and split into the two sides of an edge.
@@ -249,10 +251,13 @@ def _pair(spans: Sequence[GraphSpan], record: Record, unpaired: Unpaired,
         record(c[3], s[3], MESSAGING if messaging else DIRECT, c[5],
                c[7] == ERROR or s[7] == ERROR, c[6], s[6], gap if gap > 0 else None)
 
+    def near(c: GraphSpan, s: GraphSpan) -> bool:
+        return max_gap_ns is None or abs(s[5] - c[5]) <= max_gap_ns
+
     for s in servers.values():
         trace_id, parent = s[0], s[2]
         key = (trace_id, parent)
-        if parent and key in clients:
+        if parent and key in clients and near(clients[key], s):
             if key not in databases:  # Tempo lets the database edge win; the server is dropped
                 paired.add(key)
                 pair(clients[key], s)
@@ -260,7 +265,8 @@ def _pair(spans: Sequence[GraphSpan], record: Record, unpaired: Unpaired,
                 unpaired(False, s[5])
             continue
         if pair_links and s[4] == CONSUMER and s[17]:
-            linked = [k for k in s[17] if k in clients and k not in databases]
+            linked = [k for k in s[17]
+                      if k in clients and k not in databases and near(clients[k], s)]
             for k in linked:
                 paired.add(k)
                 pair(clients[k], s)
@@ -471,11 +477,16 @@ def sliced_graph_counts(
     peer_attributes: Sequence[str] = DEFAULT_PEER_ATTRIBUTES,
     database_name_attributes: Sequence[str] = DEFAULT_DATABASE_NAME_ATTRIBUTES,
     pair_links: bool = True,
+    max_gap_ns: int | None = None,
 ) -> dict[int, GraphCounts]:
     """The counts of each ``slice_ns`` slice of ``[start_ns, end_ns)`` (``start_ns`` a
     multiple of it; the last slice is cut short at ``end_ns`` if that is not), keyed by the
     slice's start, paired once over all the spans given (pass spans from a margin either
-    side, as for ``service_graph``). Every slice has an entry, empty or not."""
+    side, as for ``service_graph``). Every slice has an entry, empty or not.
+
+    Give ``max_gap_ns`` (and spans from that margin either side) to make each slice's
+    counts depend only on the spans within the margin of it, however many slices are
+    paired together: what lets stored slices be forgotten and paired again one by one."""
     if start_ns % slice_ns:
         raise ValueError("the range must start on a slice boundary")
     spans = spans if isinstance(spans, Sequence) else list(spans)
@@ -505,7 +516,7 @@ def sliced_graph_counts(
                 counts.unpaired_servers += 1
 
     services, virtual = _pair(spans, record, unpaired, peer_attributes,
-                              database_name_attributes, pair_links)
+                              database_name_attributes, pair_links, max_gap_ns)
     for s in spans:
         when = s[5]
         if start_ns <= when < end_ns:

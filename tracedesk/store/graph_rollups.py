@@ -75,7 +75,7 @@ def _runs(starts: list[int]) -> Iterator[tuple[int, int]]:
 
 def _paired(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> dict[int, GraphCounts]:
     spans = graph_spans(conn, start_ns - PAIRING_MARGIN_NS, end_ns + PAIRING_MARGIN_NS)
-    return sliced_graph_counts(spans, start_ns, end_ns, SLICE_NS)
+    return sliced_graph_counts(spans, start_ns, end_ns, SLICE_NS, max_gap_ns=PAIRING_MARGIN_NS)
 
 
 def _stored_slices(conn: sqlite3.Connection, start_ns: int, end_ns: int) -> set[int]:
@@ -115,8 +115,9 @@ def _scanned_rows(conn: sqlite3.Connection, start_ns: int, end_ns: int, top: int
 def roll_up_some(conn: sqlite3.Connection, max_slices: int = STEP_SLICES) -> int:
     """Compute and store up to ``max_slices`` stale slices (the newest first: what the
     screen shows first), outside any open transaction; how many were stored (0: all are
-    current). A step reads at most ``MAX_SCANNED_ROWS`` span rows; a slice that alone
-    needs more is stored as too dense (``TOO_DENSE``), to be paired from spans when shown."""
+    current, or another writer stored spans meanwhile and they wait for a later round).
+    A step reads at most ``MAX_SCANNED_ROWS`` span rows; a slice that alone needs more is
+    stored as too dense (``TOO_DENSE``), to be paired from spans when shown."""
     closed = closed_range(conn)
     stale = [] if closed is None else _stale(conn, closed)
     if closed is None or not stale:
@@ -138,6 +139,8 @@ def roll_up_some(conn: sqlite3.Connection, max_slices: int = STEP_SLICES) -> int
         # what was read: leave the slices for the next round.
         if conn.execute(LATEST_SEQ).fetchone()[0] == seq:
             conn.executemany(SAVE, rows)
+        else:
+            rows = []
         # Slices before the horizon are no longer shown: they would only take room.
         conn.execute(PRUNE, (closed[0],))
         conn.execute("COMMIT")

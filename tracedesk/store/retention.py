@@ -81,9 +81,11 @@ class Retention:
                 "SELECT trace_ref FROM traces WHERE trace_id IN (SELECT value FROM json_each(?))",
                 (ids,)))
             forget_traces(c, refs)  # before the spans go: it needs their text
+            # The slices that paired these spans (spans of a trace may start after the
+            # trace's recorded end, if some end before they start).
             first, last = c.execute(
-                "SELECT min(start_time_unix_nano), max(end_time_unix_nano) FROM traces "
-                "WHERE trace_id IN (SELECT value FROM json_each(?))", (ids,)).fetchone()
+                "SELECT min(start_time_unix_nano), max(start_time_unix_nano) FROM spans "
+                "WHERE trace_ref IN (SELECT value FROM json_each(?))", (refs,)).fetchone()
             if first is not None:
                 forget_slices(c, first, last)
             c.execute("DELETE FROM spans WHERE trace_ref IN (SELECT value FROM json_each(?))",

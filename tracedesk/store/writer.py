@@ -60,7 +60,7 @@ UNINDEXED_SPANS = ("SELECT rowid, coalesce(attributes, span_attributes(raw)) FRO
 EXISTING_TRACES = ("SELECT trace_id, trace_ref FROM traces "
                    "WHERE trace_id IN (SELECT value FROM json_each(?))")
 # The stored copies of spans sent again: a JSON array of [trace_ref, span_id] pairs.
-STORED_SPANS = ("SELECT s.rowid FROM json_each(?) AS j JOIN spans AS s "
+STORED_SPANS = ("SELECT s.rowid, s.start_time_unix_nano FROM json_each(?) AS j JOIN spans AS s "
                 "ON s.trace_ref = json_extract(j.value, '$[0]') "
                 "AND s.span_id = json_extract(j.value, '$[1]')")
 DELETE_SPANS = "DELETE FROM spans WHERE rowid IN (SELECT value FROM json_each(?))"
@@ -210,8 +210,12 @@ class Writer:
         """Delete the stored spans that these spans of known traces replace, and their
         entries in the attribute index first (it needs their text)."""
         pairs = orjson.dumps([(refs[r[0]], r[1]) for r in spans if r[0] in refs]).decode()
-        rowids = [row[0] for row in self.conn.execute(STORED_SPANS, (pairs,))]
+        stored = self.conn.execute(STORED_SPANS, (pairs,)).fetchall()
+        rowids = [row[0] for row in stored]
         if rowids:
+            # A copy may have started elsewhere than its replacement: its slices change too.
+            starts = [row[1] for row in stored]
+            forget_slices(self.conn, min(starts), max(starts))
             rowids_json = "[" + ",".join(map(str, rowids)) + "]"
             forget_rows(self.conn, rowids_json)
             self.conn.execute(DELETE_SPANS, (rowids_json,))

@@ -35,6 +35,9 @@ IDLE_POLL_SECONDS = 1.0
 # down. SDKs export every few seconds, which leaves plenty of such moments.
 QUIET_SECONDS = 0.2
 IDLE_CHUNK = 256
+# Service-graph slices can go stale without a batch of ours: another writer (an import)
+# or retention forgot them. Look for such slices this often while idle.
+ROLLUP_CHECK_SECONDS = 5.0
 
 STOP = b"S"
 BATCH = b"B"
@@ -79,6 +82,7 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
     failed: list[tuple[int, str]] = []
     rows = 0
     opened_at = last_batch_at = 0.0
+    rollups_checked_at = time.monotonic()
 
     def flush() -> None:
         nonlocal rows
@@ -106,7 +110,11 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
             if _has_idle_work(writer):
                 wait = max(0.0, last_batch_at + QUIET_SECONDS - time.monotonic())
             if not conn.poll(wait):
-                if time.monotonic() - last_batch_at >= QUIET_SECONDS and _has_idle_work(writer):
+                now = time.monotonic()
+                if now - rollups_checked_at >= ROLLUP_CHECK_SECONDS:
+                    rollups_checked_at = now
+                    writer.has_stale_rollups = True
+                if now - last_batch_at >= QUIET_SECONDS and _has_idle_work(writer):
                     _idle_work(writer)
                 retention.tick()
                 checkpointer.catch_up()
