@@ -16,6 +16,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1 import trace_pb2
 from otlp_builders import kv, traces_request
 
+from tracedesk.store.schema import connect
+
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
 # Recent, or retention (by age) would evict the rows before the checks read them.
@@ -67,9 +69,19 @@ def spans_body(*spans: dict, service: str = "json-svc") -> dict:
     }]}
 
 
+# A span's JSON columns as tracedesk reads them: a span stored while the receiver was busy
+# keeps them in its protobuf bytes until the writer converts it.
+_AS_READ = {c: f"coalesce({c}, span_{c}(raw))" for c in ("attributes", "events", "links")}
+
+
 def span_rows(server: ServeProcess, trace_id: str, columns: str = "*") -> list[tuple]:
-    return server.query(f"SELECT {columns} FROM spans WHERE trace_id = ? ORDER BY span_id",
-                        (trace_id,))
+    wanted = ", ".join(_AS_READ.get(c.strip(), c.strip()) for c in columns.split(","))
+    conn = connect(server.db_path, readonly=True)
+    try:
+        return conn.execute(f"SELECT {wanted} FROM spans WHERE trace_id = ? ORDER BY span_id",
+                            (trace_id,)).fetchall()
+    finally:
+        conn.close()
 
 
 def counts(server: ServeProcess) -> tuple:

@@ -10,6 +10,9 @@ from tracedesk.otlp import PayloadError, ResourceTable, Signal, decode, response
 from tracedesk.receiver.forward import Forwarder
 from tracedesk.receiver.ingest import Backpressure, Ingest, StoreFailed
 
+# Trace Exports closer together than this are a stream: the receiver is under load.
+STREAM_GAP_SECONDS = 0.5
+
 __all__ = ["Backpressure", "ExportHandler", "PayloadError", "StoreFailed"]
 
 
@@ -36,6 +39,8 @@ class ExportHandler:
         # Decoding holds the GIL, so concurrent decodes only interleave: each would finish
         # late, and the writer would get bursts. One at a time feeds it a steady stream.
         self._decode_lock = threading.Lock()
+        self._in_flight = 0  # Exports between arrival and answer, under stats.lock
+        self._last_traces_arrival = float("-inf")
 
     def export(self, signal: Signal, body: bytes, *, json: bool = False) -> bytes:
         """Store one Export body; return the serialized response.
@@ -43,9 +48,30 @@ class ExportHandler:
         Raises PayloadError (malformed), Backpressure (retry later) or StoreFailed.
         """
         stats = self.stats
-        # A request that must wait for another's decode finds this process's core busy:
-        # it leaves the costliest part of decoding spans to the writer's idle time.
-        defer = self._decode_lock.locked()
+        with stats.lock:
+            defer = self._under_load(signal)
+            self._in_flight += 1
+        try:
+            return self._export(signal, body, json=json, defer=defer)
+        finally:
+            with stats.lock:
+                self._in_flight -= 1
+
+    def _under_load(self, signal: Signal) -> bool:
+        """Whether this request finds the receiver under load: another Export in flight
+        (decoding, or waiting for its commit), or spans sent just before (an exporter that
+        sends again as soon as it is answered). A trace request then leaves the costliest
+        part of decoding spans to the writer's idle time, which keeps both processes busy;
+        spans sent now and then are converted at once. Called under stats.lock."""
+        busy = self._in_flight > 0
+        if signal is Signal.TRACES:
+            now = time.monotonic()
+            busy = busy or now - self._last_traces_arrival < STREAM_GAP_SECONDS
+            self._last_traces_arrival = now
+        return busy
+
+    def _export(self, signal: Signal, body: bytes, *, json: bool, defer: bool) -> bytes:
+        stats = self.stats
         try:
             with self._decode_lock:
                 batch = decode(signal, body, self.resources, json=json, defer=defer)

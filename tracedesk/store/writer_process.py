@@ -24,9 +24,14 @@ from tracedesk.store.graph_rollups import STEP_SLICES
 from tracedesk.store.retention import Retention, RetentionLimits
 from tracedesk.store.writer import Writer
 
-# Commit when the pipe is drained, or at the latest after this many rows or seconds: many
-# batches share one commit under load, and a lone batch is committed at once.
-GROUP_MAX_ROWS = 20_000
+# Commit when the pipe is drained, or at the latest after this many rows or seconds: small
+# batches share a commit under load, and a lone batch is committed at once. The row limit
+# is low on purpose: each exporter waits for its ack before it sends again, so a large
+# group holds back every sender in it, and they all come back at once; the receiver then
+# decodes their requests one by one while the writer idles. Measured with four senders of
+# 500-span batches: 1,000 rows gave 69k spans/s, 2,000 rows 49-56k, 20,000 rows 42k, and
+# a commit per batch 58k (a commit costs about 2 ms).
+GROUP_MAX_ROWS = 1_000
 GROUP_MAX_SECONDS = 0.1
 IDLE_POLL_SECONDS = 1.0
 # Idle work (converting deferred spans, then indexing new ones), a chunk per transaction,
