@@ -10,7 +10,8 @@ from tracedesk.otlp import PayloadError, ResourceTable, Signal, decode, response
 from tracedesk.receiver.forward import Forwarder
 from tracedesk.receiver.ingest import Backpressure, Ingest, StoreFailed
 
-# Trace Exports closer together than this are a stream: the receiver is under load.
+# A trace Export that comes this soon after the last one was answered is part of a stream:
+# the receiver is under load.
 STREAM_GAP_SECONDS = 0.5
 
 __all__ = ["Backpressure", "ExportHandler", "PayloadError", "StoreFailed"]
@@ -40,7 +41,7 @@ class ExportHandler:
         # late, and the writer would get bursts. One at a time feeds it a steady stream.
         self._decode_lock = threading.Lock()
         self._in_flight = 0  # Exports between arrival and answer, under stats.lock
-        self._last_traces_arrival = float("-inf")
+        self._last_traces_answered = float("-inf")
 
     def export(self, signal: Signal, body: bytes, *, json: bool = False) -> bytes:
         """Store one Export body; return the serialized response.
@@ -56,19 +57,20 @@ class ExportHandler:
         finally:
             with stats.lock:
                 self._in_flight -= 1
+                if signal is Signal.TRACES:
+                    self._last_traces_answered = time.monotonic()
 
     def _under_load(self, signal: Signal) -> bool:
         """Whether this request finds the receiver under load: another Export in flight
-        (decoding, or waiting for its commit), or spans sent just before (an exporter that
-        sends again as soon as it is answered). A trace request then leaves the costliest
-        part of decoding spans to the writer's idle time, which keeps both processes busy;
-        spans sent now and then are converted at once. Called under stats.lock."""
-        busy = self._in_flight > 0
-        if signal is Signal.TRACES:
-            now = time.monotonic()
-            busy = busy or now - self._last_traces_arrival < STREAM_GAP_SECONDS
-            self._last_traces_arrival = now
-        return busy
+        (decoding, or waiting for its commit), or spans answered just before (an exporter
+        that sends again as soon as it is answered). A trace request then leaves the
+        costliest part of decoding spans to the writer's idle time, which keeps both
+        processes busy; spans sent now and then are converted at once. Called under
+        stats.lock."""
+        if self._in_flight:
+            return True
+        return (signal is Signal.TRACES
+                and time.monotonic() - self._last_traces_answered < STREAM_GAP_SECONDS)
 
     def _export(self, signal: Signal, body: bytes, *, json: bool, defer: bool) -> bytes:
         stats = self.stats
