@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +14,15 @@ from pathlib import Path
 
 import pytest
 from app_support import Store
+
+from tracedesk.store.schema import connect
+
+
+def as_read(column: str) -> str:
+    """A span's JSON column (attributes, events, links) as tracedesk reads it: a span stored
+    while the receiver was busy keeps them in its protobuf bytes until the writer converts
+    it. Needs a connection from ``tracedesk.store.schema.connect`` (``ServeProcess.query``)."""
+    return f"coalesce({column}, span_{column}(raw))"
 
 
 @dataclass
@@ -34,7 +42,7 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.http_port}"
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        conn = sqlite3.connect(self.db_path)
+        conn = connect(self.db_path, readonly=True)  # with span_attributes() and the like
         try:
             return conn.execute(sql, args).fetchall()
         finally:

@@ -11,21 +11,31 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1 import logs_pb2
+from otlp_builders import logs_request
+
 from tracedesk.demo.shop import Shop
-from tracedesk.otlp import ResourceTable, Signal, decode
+from tracedesk.otlp import PayloadError, ResourceTable, Signal, decode
 from tracedesk.receiver.export import STREAM_GAP_SECONDS, ExportHandler
 from tracedesk.receiver.ingest import Ingest
 from tracedesk.store.reader import Reader
 from tracedesk.store.retention import RetentionLimits
+from tracedesk.store.writer_process import QUIET_SECONDS
 
 ROWS = "SELECT trace_id, span_id, attributes, events, links FROM spans ORDER BY 1, 2"
+
+
+def _waiting(reader: Reader) -> int:
+    return reader.conn.execute("SELECT count(*) FROM spans WHERE raw IS NOT NULL").fetchone()[0]
 
 
 def _wait_until_converted(db_path) -> list[tuple]:
     reader = Reader(db_path)
     deadline = time.monotonic() + 20
-    while reader.conn.execute("SELECT count(*) FROM spans WHERE raw IS NOT NULL"
-                              ).fetchone()[0] and time.monotonic() < deadline:
+    while _waiting(reader):
+        assert time.monotonic() < deadline, "the writer did not convert the deferred spans"
         time.sleep(0.05)
     stored = reader.conn.execute(ROWS).fetchall()
     reader.close()
@@ -106,3 +116,42 @@ def test_requests_sent_now_and_then_are_converted_at_once(tmp_path):
     finally:
         ingest.close()
     assert handler.stats.deferred == 0
+
+
+def test_logs_and_failed_requests_do_not_make_spans_wait(tmp_path):
+    """Only trace exports sent back to back are a stream; a request that failed leaves
+    nothing in flight behind it."""
+    ingest = Ingest(tmp_path / "mixed.db", RetentionLimits(), max_pending=100_000)
+    handler = ExportHandler(ingest)
+    shop = Shop(seed=8)
+    log = logs_request(logs_pb2.LogRecord(time_unix_nano=1, body=AnyValue(string_value="hi")))
+    try:
+        with pytest.raises(PayloadError):
+            handler.export(Signal.LOGS, b"\xff\xff not protobuf")
+        handler.export(Signal.LOGS, log.SerializeToString())
+        handler.export(Signal.TRACES, shop.traces_request(50)[0].SerializeToString())
+    finally:
+        ingest.close()
+    assert handler.stats.deferred == 0
+    assert handler._in_flight == 0
+
+
+def test_deferred_spans_are_converted_while_data_never_pauses(tmp_path):
+    """A steady trickle of batches, closer together than the writer's quiet moment, still
+    leaves it time to convert deferred spans now and then."""
+    ingest = Ingest(tmp_path / "trickle.db", RetentionLimits(), max_pending=100_000)
+    resources = ResourceTable()
+    body = Shop(seed=9).traces_request(600)[0].SerializeToString()
+    log = logs_request(logs_pb2.LogRecord(time_unix_nano=1, body=AnyValue(string_value="hi")))
+    try:
+        ingest.store(decode(Signal.TRACES, body, resources, defer=True))
+        reader = Reader(tmp_path / "trickle.db")
+        assert _waiting(reader) > 0
+        deadline = time.monotonic() + 30
+        while _waiting(reader):
+            assert time.monotonic() < deadline, "the trickle starved the deferred spans"
+            ingest.store(decode(Signal.LOGS, log.SerializeToString(), resources))
+            time.sleep(QUIET_SECONDS / 4)
+        reader.close()
+    finally:
+        ingest.close()

@@ -9,7 +9,7 @@ import sys
 import time
 from collections import defaultdict
 
-from conftest import clean_env, start_serve
+from conftest import as_read, clean_env, start_serve
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -79,9 +79,10 @@ def test_demo_fills_a_receiver_with_a_realistic_shop(serve, tmp_path):
     # Errors with exception events, other span events, and links to stored producer spans.
     assert serve.query("SELECT count(*) FROM spans WHERE status_code = 2")[0][0] > 0
     events = [json.loads(row[0]) for row in serve.query(
-        "SELECT events FROM spans WHERE events != '[]'")]
+        f"SELECT {as_read('events')} AS e FROM spans WHERE e != '[]'")]
     assert any(e["name"] != "exception" for evs in events for e in evs)
-    links = [link for row in serve.query("SELECT links FROM spans WHERE links != '[]'")
+    links = [link for row in serve.query(
+                 f"SELECT {as_read('links')} AS l FROM spans WHERE l != '[]'")
              for link in json.loads(row[0])]
     assert links
     for link in links:
@@ -89,7 +90,7 @@ def test_demo_fills_a_receiver_with_a_realistic_shop(serve, tmp_path):
                            (link["trace_id"], link["span_id"])) == [(4,)]  # producer
     # The uninstrumented peers show up on client spans only.
     assert serve.query("SELECT count(*) FROM spans WHERE kind = 3 AND json_extract("
-                       "attributes, '$.\"db.system.name\"') = 'postgresql'")[0][0] > 0
+                       f"{as_read('attributes')}, '$.\"db.system.name\"') = 'postgresql'")[0][0] > 0
 
     correlated, matched = serve.query(
         "SELECT count(*), sum(EXISTS (SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id AND "

@@ -11,12 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from conftest import ServeProcess, start_serve
+from conftest import ServeProcess, as_read, start_serve
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.trace.v1 import trace_pb2
 from otlp_builders import kv, traces_request
-
-from tracedesk.store.schema import connect
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
@@ -69,19 +67,11 @@ def spans_body(*spans: dict, service: str = "json-svc") -> dict:
     }]}
 
 
-# A span's JSON columns as tracedesk reads them: a span stored while the receiver was busy
-# keeps them in its protobuf bytes until the writer converts it.
-_AS_READ = {c: f"coalesce({c}, span_{c}(raw))" for c in ("attributes", "events", "links")}
-
-
 def span_rows(server: ServeProcess, trace_id: str, columns: str = "*") -> list[tuple]:
-    wanted = ", ".join(_AS_READ.get(c.strip(), c.strip()) for c in columns.split(","))
-    conn = connect(server.db_path, readonly=True)
-    try:
-        return conn.execute(f"SELECT {wanted} FROM spans WHERE trace_id = ? ORDER BY span_id",
-                            (trace_id,)).fetchall()
-    finally:
-        conn.close()
+    wanted = ", ".join(as_read(c) if c in ("attributes", "events", "links") else c
+                       for c in (c.strip() for c in columns.split(",")))
+    return server.query(f"SELECT {wanted} FROM spans WHERE trace_id = ? ORDER BY span_id",
+                        (trace_id,))
 
 
 def counts(server: ServeProcess) -> tuple:

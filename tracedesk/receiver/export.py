@@ -10,9 +10,10 @@ from tracedesk.otlp import PayloadError, ResourceTable, Signal, decode, response
 from tracedesk.receiver.forward import Forwarder
 from tracedesk.receiver.ingest import Backpressure, Ingest, StoreFailed
 
-# A trace Export that comes this soon after the last one was answered is part of a stream:
-# the receiver is under load.
-STREAM_GAP_SECONDS = 0.5
+# A trace Export that comes this soon after the last one was answered (by any exporter) is
+# part of a stream: an exporter sending again as soon as it is answered comes within a
+# millisecond or so, SDKs sending at ordinary rates seconds apart.
+STREAM_GAP_SECONDS = 0.05
 
 __all__ = ["Backpressure", "ExportHandler", "PayloadError", "StoreFailed"]
 
@@ -61,12 +62,12 @@ class ExportHandler:
                     self._last_traces_answered = time.monotonic()
 
     def _under_load(self, signal: Signal) -> bool:
-        """Whether this request finds the receiver under load: another Export in flight
-        (decoding, or waiting for its commit), or spans answered just before (an exporter
-        that sends again as soon as it is answered). A trace request then leaves the
-        costliest part of decoding spans to the writer's idle time, which keeps both
-        processes busy; spans sent now and then are converted at once. Called under
-        stats.lock."""
+        """Whether this request finds the receiver under load: another Export of any
+        signal in flight (decoding, or waiting for its commit), or spans answered just
+        before (an exporter that sends again as soon as it is answered). A trace request
+        then leaves the costliest part of decoding spans to the writer's idle time, which
+        keeps both processes busy; spans sent now and then are converted at once. Called
+        under stats.lock."""
         if self._in_flight:
             return True
         return (signal is Signal.TRACES

@@ -40,6 +40,11 @@ IDLE_POLL_SECONDS = 1.0
 # down. SDKs export every few seconds, which leaves plenty of such moments.
 QUIET_SECONDS = 0.2
 IDLE_CHUNK = 256
+# Data that never pauses that long (a steady trickle from many exporters) must not starve
+# the idle work: it then runs between two commits, every this many seconds (or less often
+# if a chunk takes long), for at most this share of the writer's time.
+STARVED_SECONDS = 1.0
+STARVED_SHARE = 0.05
 # Service-graph slices can go stale without a batch of ours: another writer (an import)
 # or retention forgot them. Look for such slices this often while idle.
 ROLLUP_CHECK_SECONDS = 5.0
@@ -52,13 +57,13 @@ def encode_batch(batch_id: int, payload: bytes) -> bytes:
     return BATCH + batch_id.to_bytes(8, "big") + payload
 
 
-def _idle_work(writer: Writer) -> None:
+def _idle_work(writer: Writer, rollup_slices: int = STEP_SLICES) -> None:
     """One chunk of the work the pipe left time for, in its own transaction: the service
     graph's rollups first (the Services screen waits for them), then deferred spans'
     conversion, then the attribute index."""
     try:
         if writer.has_stale_rollups:
-            writer.roll_up(STEP_SLICES)
+            writer.roll_up(rollup_slices)
         elif writer.has_deferred:
             writer.convert_deferred(IDLE_CHUNK)
         elif writer.has_unindexed:
@@ -71,6 +76,18 @@ def _idle_work(writer: Writer) -> None:
 
 def _has_idle_work(writer: Writer) -> bool:
     return writer.has_stale_rollups or writer.has_deferred or writer.has_unindexed
+
+
+def _starved_idle_work(writer: Writer) -> float:
+    """Idle work between two commits, for data that never pauses: chunks for a share of
+    STARVED_SECONDS; when such work may run again. Rollups go a slice at a time, so that
+    the batches waiting meanwhile wait less."""
+    started = time.monotonic()
+    while True:
+        _idle_work(writer, rollup_slices=1)
+        now = time.monotonic()
+        if now - started >= STARVED_SECONDS * STARVED_SHARE or not _has_idle_work(writer):
+            return now + max(STARVED_SECONDS, (now - started) / STARVED_SHARE)
 
 
 def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None:
@@ -87,6 +104,7 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
     failed: list[tuple[int, str]] = []
     rows = 0
     opened_at = last_batch_at = 0.0
+    idle_due = time.monotonic() + STARVED_SECONDS
     rollups_checked_at = time.monotonic()
 
     def flush() -> None:
@@ -109,6 +127,8 @@ def writer_main(conn: Connection, db_path: str, limits: RetentionLimits) -> None
             flush()
             retention.tick()
             checkpointer.catch_up()
+            if time.monotonic() >= idle_due and _has_idle_work(writer):
+                idle_due = _starved_idle_work(writer)
             continue
         if not waiting:
             wait = IDLE_POLL_SECONDS
