@@ -14,14 +14,9 @@ import time
 import orjson
 import pytest
 
+from tracedesk.analysis.graph_counts import GraphCounts, sliced_graph_counts
 from tracedesk.analysis.latency_histogram import LatencyHistogram
-from tracedesk.analysis.service_graph import (
-    GraphCounts,
-    GraphSpan,
-    ServiceGraph,
-    service_graph,
-    sliced_graph_counts,
-)
+from tracedesk.analysis.service_graph import GraphSpan, ServiceGraph, service_graph
 from tracedesk.analysis.span_metrics import exact_quantile
 from tracedesk.demo.shop import Shop
 from tracedesk.otlp import ResourceTable, Signal, decode

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-from tracedesk.analysis.service_graph import GraphCounts, sliced_graph_counts
+from tracedesk.analysis.graph_counts import GraphCounts, sliced_graph_counts
 from tracedesk.store.reader import graph_spans
 from tracedesk.store.span_blocks import window_ranges
 

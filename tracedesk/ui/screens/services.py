@@ -18,7 +18,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from tracedesk.analysis.call_tree import CallRow, call_tree
-from tracedesk.analysis.service_graph import Edge, GraphCounts, ServiceGraph
+from tracedesk.analysis.graph_counts import GraphCounts
+from tracedesk.analysis.service_graph import Edge, ServiceGraph
 from tracedesk.analysis.span_metrics import NS_PER_S
 from tracedesk.analysis.time_axis import format_duration
 from tracedesk.analysis.waterfall import tree_prefix
