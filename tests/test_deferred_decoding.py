@@ -25,6 +25,8 @@ from tracedesk.store.retention import RetentionLimits
 from tracedesk.store.writer_process import QUIET_SECONDS
 
 ROWS = "SELECT trace_id, span_id, attributes, events, links FROM spans ORDER BY 1, 2"
+LOG_BODY = logs_request(logs_pb2.LogRecord(time_unix_nano=1, body=AnyValue(string_value="hi"))
+                        ).SerializeToString()
 
 
 def _waiting(reader: Reader) -> int:
@@ -124,11 +126,10 @@ def test_logs_and_failed_requests_do_not_make_spans_wait(tmp_path):
     ingest = Ingest(tmp_path / "mixed.db", RetentionLimits(), max_pending=100_000)
     handler = ExportHandler(ingest)
     shop = Shop(seed=8)
-    log = logs_request(logs_pb2.LogRecord(time_unix_nano=1, body=AnyValue(string_value="hi")))
     try:
         with pytest.raises(PayloadError):
             handler.export(Signal.LOGS, b"\xff\xff not protobuf")
-        handler.export(Signal.LOGS, log.SerializeToString())
+        handler.export(Signal.LOGS, LOG_BODY)
         handler.export(Signal.TRACES, shop.traces_request(50)[0].SerializeToString())
     finally:
         ingest.close()
@@ -142,7 +143,6 @@ def test_deferred_spans_are_converted_while_data_never_pauses(tmp_path):
     ingest = Ingest(tmp_path / "trickle.db", RetentionLimits(), max_pending=100_000)
     resources = ResourceTable()
     body = Shop(seed=9).traces_request(600)[0].SerializeToString()
-    log = logs_request(logs_pb2.LogRecord(time_unix_nano=1, body=AnyValue(string_value="hi")))
     try:
         ingest.store(decode(Signal.TRACES, body, resources, defer=True))
         reader = Reader(tmp_path / "trickle.db")
@@ -150,7 +150,7 @@ def test_deferred_spans_are_converted_while_data_never_pauses(tmp_path):
         deadline = time.monotonic() + 30
         while _waiting(reader):
             assert time.monotonic() < deadline, "the trickle starved the deferred spans"
-            ingest.store(decode(Signal.LOGS, log.SerializeToString(), resources))
+            ingest.store(decode(Signal.LOGS, LOG_BODY, resources))
             time.sleep(QUIET_SECONDS / 4)
         reader.close()
     finally:
